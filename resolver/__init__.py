@@ -1,0 +1,49 @@
+"""resolver: an asyncio bulk DNS resolver.
+
+```python
+async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
+    result = await r.lookup("example.com", "A")
+    async for result in r.resolve_many(open("hosts.txt"), types=["A", "AAAA"]):
+        print(result.name, result.status, result.addresses)
+```
+"""
+
+from resolver.core import Fallback, Resolver
+from resolver.model import (
+    CAA,
+    MX,
+    SOA,
+    SRV,
+    Answer,
+    ConfigError,
+    InvalidInput,
+    Query,
+    RecordType,
+    ResolverError,
+    Result,
+    Source,
+    Status,
+)
+from resolver.pipeline import ResultStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAA",
+    "MX",
+    "SOA",
+    "SRV",
+    "Answer",
+    "ConfigError",
+    "Fallback",
+    "InvalidInput",
+    "Query",
+    "RecordType",
+    "Resolver",
+    "ResolverError",
+    "Result",
+    "ResultStream",
+    "Source",
+    "Status",
+    "__version__",
+]

@@ -1,0 +1,207 @@
+"""`Resolver`: the engines behind one object, with timeouts, tries, a concurrency bound
+and the system-resolver fallback policy."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import AsyncIterable, Iterable, Sequence
+from ipaddress import ip_address
+from types import TracebackType
+
+from resolver.engines import Done, Engine
+from resolver.engines.cares import CaresEngine
+from resolver.engines.system import SYSTEM_TYPES, SystemEngine
+from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
+from resolver.names import parse_line
+from resolver.pipeline import ResultStream
+
+__all__ = ["Fallback", "Resolver", "parse_nameserver"]
+
+
+class Fallback(enum.Enum):
+    """When the system resolver (getaddrinfo/getnameinfo) is asked; see the README."""
+
+    AUTO = "auto"  #: after a DNS failure or NXDOMAIN, unless nameservers are pinned
+    ALWAYS = "always"  #: after a DNS failure or NXDOMAIN, even with pinned nameservers
+    NEVER = "never"  #: DNS only
+    ONLY = "only"  #: the system resolver only (A, AAAA and PTR)
+
+
+#: DNS outcomes after which the fallback asks the system resolver.
+FALLBACK_AFTER = frozenset({Status.NXDOMAIN, Status.TIMEOUT, Status.SERVFAIL, Status.ERROR})
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_TRIES = 3
+DEFAULT_CONCURRENCY = 500
+
+
+def parse_nameserver(text: str) -> str:
+    """`"127.0.0.1"`, `"127.0.0.1:5300"`, `"::1"`, `"[::1]:5300"` -> c-ares' `host:port` form."""
+    text = text.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(f"bad nameserver {text!r}: expected [IPv6]:PORT")
+        port = rest[1:] or port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"bad nameserver {text!r}: give an IP address, optionally with :PORT"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"bad nameserver {text!r}: port must be 1-65535")
+    return f"[{address}]:{int(port)}" if address.version == 6 else f"{address}:{int(port)}"
+
+
+class Resolver:
+    """Resolve names through DNS (c-ares) with a system-resolver fallback.
+
+    ```python
+    async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
+        result = await r.lookup("example.com", "AAAA")
+        async for result in r.resolve_many(["a.example", "b.example"], types=["A"]):
+            ...
+    ```
+
+    Args:
+        nameservers: `HOST[:PORT]` IP addresses; None uses the system's (/etc/resolv.conf).
+        timeout: seconds c-ares waits for one attempt.
+        tries: attempts per query (c-ares retries timeouts; the resolver retries
+            malformed responses and refused connections).
+        concurrency: the most queries in flight (or finished and not yet consumed).
+        fallback: when the system resolver is asked (`Fallback` or its value).
+
+    A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
+    `Result`s. Only bad configuration raises (`ConfigError`).
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tries: int = DEFAULT_TRIES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        fallback: Fallback | str = Fallback.AUTO,
+    ) -> None:
+        if timeout <= 0:
+            raise ConfigError("timeout must be positive")
+        if tries < 1:
+            raise ConfigError("tries must be at least 1")
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        try:
+            self.fallback = Fallback(fallback)
+        except ValueError:
+            choices = ", ".join(f.value for f in Fallback)
+            raise ConfigError(f"unknown fallback {fallback!r} (choose: {choices})") from None
+        if isinstance(nameservers, str):
+            raise ConfigError("nameservers must be a list of addresses, not one string")
+        self.nameservers = [parse_nameserver(n) for n in nameservers] if nameservers else None
+        self.timeout = timeout
+        self.tries = tries
+        self.concurrency = concurrency
+        self.slots = asyncio.Semaphore(concurrency)
+        self._dns: CaresEngine | None = None
+        self._system: SystemEngine | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Resolver:
+        self._engines()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release sockets and threads; idempotent. Lookups still running end as ERROR."""
+        self._closed = True
+        engines: list[Engine] = [e for e in (self._dns, self._system) if e is not None]
+        for engine in engines:
+            await engine.aclose()
+
+    def _engines(self) -> tuple[CaresEngine, SystemEngine]:
+        if self._closed:
+            raise RuntimeError("this Resolver is closed")
+        if self._dns is None or self._system is None:
+            self._dns = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            self._system = SystemEngine()
+        return self._dns, self._system
+
+    @property
+    def _falls_back(self) -> bool:
+        return self.fallback is Fallback.ALWAYS or (
+            self.fallback is Fallback.AUTO and self.nameservers is None
+        )
+
+    def submit(self, query: Query, done: Done) -> None:
+        """Resolve `query` and call `done(result)` once, from the loop (the stream path:
+        no Task or Future). The caller bounds concurrency (see `slots`)."""
+        dns, system = self._engines()
+        if self.fallback is Fallback.ONLY:
+            system.submit(query, done)
+        elif query.type in SYSTEM_TYPES and self._falls_back:
+            dns.submit(query, lambda result: self._maybe_fall_back(result, query, done))
+        else:
+            dns.submit(query, done)
+
+    def _maybe_fall_back(self, dns_result: Result, query: Query, done: Done) -> None:
+        if dns_result.status not in FALLBACK_AFTER or self._closed:
+            done(dns_result)
+            return
+
+        def pick(system_result: Result) -> None:
+            done(system_result if system_result.status is Status.NOERROR else dns_result)
+
+        self._engines()[1].submit(query, pick)
+
+    async def lookup(self, name: str | Query, type: str | RecordType = RecordType.A) -> Result:
+        """Resolve one name (or IP literal, which means PTR) and return its `Result`.
+
+        Bad input gives an INVALID result rather than an exception. An IP literal is
+        always a reverse (PTR) lookup, whatever `type` says.
+        """
+        if isinstance(name, Query):
+            query: Query | InvalidInput = name
+        else:
+            items = parse_line(name, 0, [RecordType.parse(type)])
+            if not items:
+                items = [InvalidInput(name, RecordType.parse(type), "empty name")]
+            query = items[0]
+        if isinstance(query, InvalidInput):
+            return Result.for_invalid(query)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+
+        def done(result: Result) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        async with self.slots:
+            self.submit(query, done)
+            return await future
+
+    def resolve_many(
+        self,
+        source: Iterable[str | bytes | Query]
+        | AsyncIterable[str | bytes | Query]
+        | asyncio.Queue[str | bytes | Query | None],
+        types: Sequence[str | RecordType] = (RecordType.A,),
+    ) -> ResultStream:
+        """Resolve every line of `source`; iterate the returned stream for the results,
+        one per (line, type), in completion order.
+
+        `source` is an iterable or async iterable of lines (or `Query` objects), or an
+        `asyncio.Queue` of them ended by `None` (or, on Python 3.13+, `Queue.shutdown()`).
+        Blank lines and `#` comments are skipped; bad lines give INVALID results.
+        """
+        return ResultStream(self, source, [RecordType.parse(t) for t in types])

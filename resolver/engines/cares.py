@@ -1,0 +1,267 @@
+"""The c-ares engine: one long-lived pycares channel driven by the event loop itself.
+
+The channel's sockets are watched with `loop.add_reader` (c-ares' socket-state callback),
+so replies are processed on the loop thread: no event thread, no `call_soon_threadsafe`
+hand-off and no Future per query, just one callback per answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+import pycares
+
+from resolver.engines import Done
+from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
+
+__all__ = ["CaresEngine", "render_text"]
+
+_E = pycares.errno
+
+#: c-ares error code -> (status, message, retry?). Retried codes are faults of one
+#: exchange, not answers: a garbage datagram fails every query in flight on its socket.
+_ERRORS: dict[int, tuple[Status, str | None, bool]] = {
+    _E.ARES_ENODATA: (Status.NODATA, None, False),
+    _E.ARES_ENOTFOUND: (Status.NXDOMAIN, None, False),
+    _E.ARES_ESERVFAIL: (Status.SERVFAIL, "server failure", False),
+    _E.ARES_EREFUSED: (Status.REFUSED, "query refused", False),
+    _E.ARES_ETIMEOUT: (Status.TIMEOUT, "no answer within the timeout", False),
+    _E.ARES_EFORMERR: (Status.ERROR, "server says the query is malformed (FORMERR)", False),
+    _E.ARES_ENOTIMP: (Status.ERROR, "server does not implement this query (NOTIMP)", False),
+    _E.ARES_EBADRESP: (Status.ERROR, "malformed response", True),
+    _E.ARES_ECONNREFUSED: (Status.ERROR, "connection refused by the nameserver", True),
+    _E.ARES_EBADNAME: (Status.INVALID, "name rejected by c-ares", False),
+    _E.ARES_ECANCELLED: (Status.ERROR, "cancelled: the resolver was closed", False),
+    _E.ARES_EDESTRUCTION: (Status.ERROR, "cancelled: the resolver was closed", False),
+}
+
+_NO_TIMER_NEEDED = 0.0
+
+
+def render_text(data: bytes) -> str:
+    """TXT data as one line of text: UTF-8 kept, control and undecodable bytes as `\\DDD`."""
+    text = data.decode("utf-8", "surrogateescape")
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
+            out.append(f"\\{code - 0xDC00:03d}")
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\{code:03d}")
+        elif ch == "\\":
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _answer(qtype: int, data: Any) -> Answer | None:
+    """Convert one pycares record of type `qtype` to the model's answer."""
+    match qtype:
+        case RecordType.A.value:
+            return IPv4Address(data.addr)
+        case RecordType.AAAA.value:
+            return IPv6Address(data.addr)
+        case RecordType.CNAME.value:
+            return str(data.cname)
+        case RecordType.PTR.value:
+            return str(data.dname)
+        case RecordType.NS.value:
+            return str(data.nsdname)
+        case RecordType.MX.value:
+            return MX(data.priority, data.exchange)
+        case RecordType.TXT.value:
+            return render_text(data.data)
+        case RecordType.SRV.value:
+            return SRV(data.priority, data.weight, data.port, data.target)
+        case RecordType.SOA.value:
+            return SOA(
+                data.mname,
+                data.rname,
+                data.serial,
+                data.refresh,
+                data.retry,
+                data.expire,
+                data.minimum,
+            )
+        case RecordType.CAA.value:
+            return CAA(data.critical, data.tag, render_text(str(data.value).encode()))
+    return None
+
+
+def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str, Any]]:
+    """Status and result fields from the answer section: follow the CNAME chain from the
+    asked name, then take the records of the asked type owned by the chain's end."""
+    qtype = query.type.value
+    cname_of = {
+        r.name.lower(): str(r.data.cname).lower()
+        for r in records
+        if r.type == RecordType.CNAME.value
+    }
+    owner, chain = query.name.lower(), list[str]()
+    if qtype != RecordType.CNAME.value:
+        while owner in cname_of and len(chain) < 32:
+            owner = cname_of[owner]
+            chain.append(owner)
+    answers: list[Answer] = []
+    ttls: list[int] = []
+    for r in records:
+        if r.type == qtype and r.name.lower() == owner:
+            answer = _answer(qtype, r.data)
+            if answer is not None:
+                answers.append(answer)
+                ttls.append(r.ttl)
+    fields: dict[str, Any] = {"cnames": tuple(chain)}
+    if not answers:
+        return Status.NODATA, fields
+    fields["answers"] = tuple(answers)
+    fields["ttl"] = min(ttls)
+    return Status.NOERROR, fields
+
+
+class CaresEngine:
+    """Resolve queries through one pycares channel, on the running event loop."""
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None,
+        *,
+        timeout: float,
+        tries: int,
+        receive_buffer: int = 4 << 20,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tries = tries
+        self._fds: dict[int, tuple[bool, bool]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_flight = 0
+        self._closed = False
+        self._channel = pycares.Channel(
+            sock_state_cb=self._on_socket_state,
+            timeout=timeout,
+            tries=tries,
+            flags=pycares.ARES_FLAG_NOSEARCH,
+            socket_receive_buffer_size=receive_buffer,
+            servers=list(nameservers) if nameservers else None,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Queries submitted and not yet answered."""
+        return self._in_flight
+
+    def submit(self, query: Query, done: Done) -> None:
+        """Send `query`; `done` gets its `Result` from the loop."""
+        self._in_flight += 1
+        self._send(query, done, self._loop.time(), 1)
+
+    def _send(self, query: Query, done: Done, started: float, attempt: int) -> None:
+        if self._closed:
+            self._finish(done, query, started, Status.ERROR, {"error": "resolver is closed"})
+            return
+        callback = functools.partial(self._on_reply, query, done, started, attempt)
+        try:
+            self._channel.query(query.name, query.type.value, callback=callback)
+        except (pycares.AresError, ValueError, TypeError) as exc:
+            # c-ares may refuse synchronously (bad name); answer on the next loop turn so
+            # `done` is never called from inside `submit`.
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            status, message, _ = _ERRORS.get(code or -1, (Status.ERROR, str(exc), False))
+            self._loop.call_soon(
+                self._finish, done, query, started, status, {"error": message or str(exc)}
+            )
+            return
+        self._arm_timer()
+
+    def _on_reply(
+        self,
+        query: Query,
+        done: Done,
+        started: float,
+        attempt: int,
+        result: Any,
+        errno: int | None,
+    ) -> None:
+        if errno is None:
+            status, fields = parse_answer(query, result.answer)
+            self._finish(done, query, started, status, fields)
+            return
+        status, message, retry = _ERRORS.get(
+            errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
+        )
+        if retry and attempt < self._tries and not self._closed:
+            # Not from the query's own callback stack: c-ares is mid-processing.
+            self._loop.call_soon(self._send, query, done, started, attempt + 1)
+            return
+        self._finish(done, query, started, status, {"error": message})
+
+    def _finish(
+        self,
+        done: Done,
+        query: Query,
+        started: float,
+        status: Status,
+        fields: dict[str, Any],
+    ) -> None:
+        self._in_flight -= 1
+        done(
+            Result.for_query(
+                query, status, source=Source.DNS, elapsed=self._loop.time() - started, **fields
+            )
+        )
+
+    # c-ares <-> event loop plumbing
+
+    def _on_socket_state(self, fd: int, readable: bool, writable: bool) -> None:
+        if self._closed:
+            return
+        was_readable, was_writable = self._fds.pop(fd, (False, False))
+        if readable != was_readable:
+            if readable:
+                self._loop.add_reader(fd, self._channel.process_read_fd, fd)
+            else:
+                self._loop.remove_reader(fd)
+        if writable != was_writable:
+            if writable:
+                self._loop.add_writer(fd, self._channel.process_write_fd, fd)
+            else:
+                self._loop.remove_writer(fd)
+        if readable or writable:
+            self._fds[fd] = (readable, writable)
+
+    def _arm_timer(self) -> None:
+        if self._timer is None and not self._closed:
+            delay: float = self._channel.timeout()  # type: ignore[no-untyped-call]
+            self._timer = self._loop.call_later(
+                delay if delay > _NO_TIMER_NEEDED else 0.05, self._on_timer
+            )
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        # Lets c-ares expire timed-out attempts and send the next try.
+        self._channel.process_fd(pycares.ARES_SOCKET_BAD, pycares.ARES_SOCKET_BAD)
+        if self._in_flight:
+            self._arm_timer()
+
+    async def aclose(self) -> None:
+        """Cancel what is in flight (each gets an ERROR result) and release the sockets."""
+        if self._closed:
+            return
+        self._channel.cancel()  # runs the pending callbacks now, with ARES_ECANCELLED
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for fd, (readable, writable) in self._fds.items():
+            if readable:
+                self._loop.remove_reader(fd)
+            if writable:
+                self._loop.remove_writer(fd)
+        self._fds.clear()
+        self._channel.close()

@@ -1,0 +1,217 @@
+"""The records that flow through the pipeline: `Query` in, `Result` out."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+__all__ = [
+    "CAA",
+    "MX",
+    "SOA",
+    "SRV",
+    "Answer",
+    "ConfigError",
+    "InvalidInput",
+    "Query",
+    "RecordType",
+    "ResolverError",
+    "Result",
+    "Source",
+    "Status",
+]
+
+
+class RecordType(enum.Enum):
+    """DNS record types the resolver can ask for (value: the type's code)."""
+
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    MX = 15
+    TXT = 16
+    AAAA = 28
+    SRV = 33
+    CAA = 257
+
+    @classmethod
+    def parse(cls, text: str | RecordType) -> RecordType:
+        """`"aaaa"` -> `RecordType.AAAA`; raises `ValueError` naming the known types."""
+        if isinstance(text, RecordType):
+            return text
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            known = ", ".join(t.name for t in cls)
+            raise ValueError(f"unknown record type {text!r} (known: {known})") from None
+
+
+class Status(enum.Enum):
+    """The outcome of one query; every outcome is a value, never an exception."""
+
+    NOERROR = "NOERROR"  #: answers of the asked type were found
+    NODATA = "NODATA"  #: the name exists but has no record of the asked type
+    NXDOMAIN = "NXDOMAIN"  #: the name does not exist
+    SERVFAIL = "SERVFAIL"  #: the server failed to answer
+    REFUSED = "REFUSED"  #: the server refused to answer
+    TIMEOUT = "TIMEOUT"  #: no answer within the timeout, after every try
+    INVALID = "INVALID"  #: the input line cannot be asked (see `error`)
+    ERROR = "ERROR"  #: anything else (see `error`)
+
+
+class Source(enum.Enum):
+    """Who produced the answer."""
+
+    DNS = "dns"  #: a DNS server, through c-ares
+    SYSTEM = "system"  #: the system resolver (getaddrinfo / getnameinfo)
+    NONE = "none"  #: nobody was asked (invalid input)
+
+
+@dataclass(frozen=True, slots=True)
+class MX:
+    """A mail exchanger."""
+
+    preference: int
+    exchange: str
+
+    def __str__(self) -> str:
+        return f"{self.preference} {self.exchange}"
+
+
+@dataclass(frozen=True, slots=True)
+class SRV:
+    """A service location."""
+
+    priority: int
+    weight: int
+    port: int
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.priority} {self.weight} {self.port} {self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class SOA:
+    """A zone's start of authority."""
+
+    mname: str
+    rname: str
+    serial: int
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.mname} {self.rname} {self.serial} {self.refresh} "
+            f"{self.retry} {self.expire} {self.minimum}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CAA:
+    """A certification authority authorization."""
+
+    flags: int
+    tag: str
+    value: str
+
+    def __str__(self) -> str:
+        return f'{self.flags} {self.tag} "{self.value}"'
+
+
+#: One answer: an address (A/AAAA), a name (PTR/CNAME/NS), the text of a TXT record,
+#: or a structured record whose `str()` is its presentation form.
+Answer = IPv4Address | IPv6Address | str | MX | SRV | SOA | CAA
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One thing to ask: a normalized name and a record type, with where it came from.
+
+    `text` is the input exactly as given (without its newline) and `line` its 1-based
+    line number in its source (0 when it did not come from a numbered source).
+    For an IP literal, `name` is its reverse (`in-addr.arpa` / `ip6.arpa`) name,
+    `type` is PTR and `address` holds the parsed address.
+    """
+
+    name: str
+    type: RecordType
+    text: str
+    line: int = 0
+    address: IPv4Address | IPv6Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidInput:
+    """An input line that cannot be asked, for one requested type; it still becomes a row."""
+
+    text: str
+    type: RecordType
+    error: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one `Query`. Addresses are `ipaddress` objects (`.packed` = inet_pton)."""
+
+    query: str
+    name: str
+    type: RecordType
+    status: Status
+    answers: tuple[Answer, ...] = ()
+    ttl: int | None = None
+    cnames: tuple[str, ...] = ()
+    source: Source = Source.DNS
+    error: str | None = None
+    line: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the query got a definitive DNS answer (NOERROR, NODATA or NXDOMAIN)."""
+        return self.status in (Status.NOERROR, Status.NODATA, Status.NXDOMAIN)
+
+    @property
+    def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
+        """The answers that are IP addresses."""
+        return tuple(a for a in self.answers if isinstance(a, IPv4Address | IPv6Address))
+
+    @classmethod
+    def for_query(cls, query: Query, status: Status, **fields: object) -> Result:
+        """A result for `query` with its identity fields filled in."""
+        return cls(
+            query=query.text,
+            name=query.name,
+            type=query.type,
+            status=status,
+            line=query.line,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def for_invalid(cls, bad: InvalidInput) -> Result:
+        """The INVALID row for a line that could not be asked."""
+        return cls(
+            query=bad.text,
+            name="",
+            type=bad.type,
+            status=Status.INVALID,
+            source=Source.NONE,
+            error=bad.error,
+            line=bad.line,
+        )
+
+
+class ResolverError(Exception):
+    """Root of the errors that fail a whole run (bad configuration, unusable files)."""
+
+
+class ConfigError(ResolverError, ValueError):
+    """A setting that cannot work, such as a nameserver that is not an IP address."""

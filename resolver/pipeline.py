@@ -1,0 +1,158 @@
+"""The bulk path: source -> bounded window of queries in flight -> results, in completion order.
+
+One feeder coroutine reads the source and submits each query through the resolver's
+callback path; results land in a deque that the consumer drains. A query holds one of the
+resolver's `slots` from submission until its result is consumed, so memory stays bounded
+however long the input and however slow the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from resolver.model import InvalidInput, RecordType, Result, Status
+from resolver.sources import Source, queries_from
+from resolver.writers import Writer
+
+if TYPE_CHECKING:
+    from resolver.core import Resolver
+
+__all__ = ["ResultStream", "Summary", "run"]
+
+
+class ResultStream(AsyncIterator[Result]):
+    """An async iterator of results for every line of a source (see `Resolver.resolve_many`).
+
+    `stop()` ends the stream early but cleanly: no more input is read, the queries in
+    flight still complete and are yielded, then iteration ends. `aclose()` (or leaving an
+    `async with`) abandons what is left.
+    """
+
+    def __init__(self, resolver: Resolver, source: Source, types: Sequence[RecordType]) -> None:
+        self._resolver = resolver
+        self._source = source
+        self._types = types
+        self._ready: deque[Result] = deque()
+        self._wake = asyncio.Event()
+        self._feeder: asyncio.Task[None] | None = None
+        self._held = 0  # slots held: results submitted and not yet yielded
+        self._stopped = False
+        #: Queries (and invalid lines) submitted so far.
+        self.submitted = 0
+        #: Results yielded so far.
+        self.yielded = 0
+
+    def __aiter__(self) -> ResultStream:
+        return self
+
+    async def __aenter__(self) -> ResultStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _deliver(self, result: Result) -> None:
+        self._ready.append(result)
+        self._wake.set()
+
+    async def _feed(self) -> None:
+        slots = self._resolver.slots
+        async for item in queries_from(self._source, self._types):
+            await slots.acquire()
+            self._held += 1
+            self.submitted += 1
+            if isinstance(item, InvalidInput):
+                self._deliver(Result.for_invalid(item))
+            else:
+                self._resolver.submit(item, self._deliver)
+
+    async def __anext__(self) -> Result:
+        if self._feeder is None and not self._stopped:
+            self._feeder = asyncio.get_running_loop().create_task(self._feed())
+            self._feeder.add_done_callback(lambda _: self._wake.set())
+        while not self._ready:
+            feeder = self._feeder
+            if (feeder is None or feeder.done()) and self.yielded == self.submitted:
+                if feeder is not None and not feeder.cancelled():
+                    feeder.result()  # a failure of the source itself surfaces here
+                raise StopAsyncIteration
+            self._wake.clear()
+            await self._wake.wait()
+        self._held -= 1
+        self._resolver.slots.release()
+        self.yielded += 1
+        return self._ready.popleft()
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called (the input may not have been read to its end)."""
+        return self._stopped
+
+    def stop(self) -> None:
+        """Read no more input; what is in flight still completes and is yielded."""
+        self._stopped = True
+        if self._feeder is not None:
+            self._feeder.cancel()
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        """Stop reading and give back the slots of results that will not be consumed."""
+        if self._feeder is not None:
+            self._feeder.cancel()
+            await asyncio.wait({self._feeder})
+        for _ in range(self._held):
+            self._resolver.slots.release()
+        self._held = 0
+
+
+@dataclass
+class Summary:
+    """What a run did: rows per status, time taken, rate."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def total(self) -> int:
+        """Rows written."""
+        return sum(self.counts.values())
+
+    @property
+    def rate(self) -> float:
+        """Rows per second."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __str__(self) -> str:
+        statuses = ", ".join(
+            f"{s.value} {self.counts[s.value]}" for s in Status if self.counts[s.value]
+        )
+        head = "interrupted: " if self.interrupted else ""
+        return (
+            f"{head}{self.total} results in {self.elapsed:.2f}s "
+            f"({self.rate:,.0f}/s): {statuses or 'nothing to do'}"
+        )
+
+
+async def run(stream: ResultStream, writer: Writer, *, flush_every: float = 0.5) -> Summary:
+    """Write every result of `stream` to `writer`, flushing whole rows at least every
+    `flush_every` seconds; the summary counts what was written."""
+    loop = asyncio.get_running_loop()
+    summary = Summary()
+    started = last_flush = loop.time()
+    async with stream:
+        async for result in stream:
+            writer.write(result)
+            summary.counts[result.status.value] += 1
+            now = loop.time()
+            if now - last_flush >= flush_every:
+                writer.flush()
+                last_flush = now
+    writer.flush()
+    summary.elapsed = loop.time() - started
+    summary.interrupted = stream.stopped
+    return summary
