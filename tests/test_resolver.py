@@ -1,0 +1,366 @@
+"""The Resolver against the loopback test server: real DNS over real UDP/TCP sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from ipaddress import ip_address
+from typing import Any
+
+import pytest
+
+from resolver import (
+    CAA,
+    MX,
+    SOA,
+    SRV,
+    ConfigError,
+    Query,
+    RecordType,
+    Resolver,
+    Result,
+    Source,
+    Status,
+)
+from resolver.core import parse_nameserver
+from resolver.testing import Fault, LoopbackDNSServer, Zone
+from tests.zones import ZONE
+
+MakeServer = Callable[..., Awaitable[LoopbackDNSServer]]
+
+
+@pytest.fixture
+async def server(dns_server_factory: MakeServer) -> LoopbackDNSServer:
+    return await dns_server_factory(ZONE)
+
+
+def resolver_for(server: LoopbackDNSServer, **kwargs: Any) -> Resolver:
+    kwargs.setdefault("timeout", 0.5)
+    kwargs.setdefault("tries", 2)
+    return Resolver([server.nameserver], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "rtype", "answers"),
+    [
+        ("www.zone.test", "A", {ip_address("192.0.2.1"), ip_address("192.0.2.2")}),
+        ("www.zone.test", "AAAA", {ip_address("2001:db8::1")}),
+        ("zone.test", "NS", {"ns1.zone.test", "ns2.zone.test"}),
+        ("zone.test", "MX", {MX(10, "mx1.zone.test"), MX(20, "mx2.zone.test")}),
+        ("zone.test", "CAA", {CAA(0, "issue", "ca.example.net")}),
+        ("zone.test", "TXT", {"v=spf1 -all"}),
+        (
+            "zone.test",
+            "SOA",
+            {SOA("ns1.zone.test", "hostmaster.zone.test", 2024010101, 3600, 600, 86400, 60)},
+        ),
+        ("_sip._tcp.zone.test", "SRV", {SRV(10, 60, 5060, "sip.zone.test")}),
+        ("alias.zone.test", "CNAME", {"www.zone.test"}),
+        ("1.2.0.192.in-addr.arpa", "PTR", {"www.zone.test"}),
+    ],
+)
+async def test_every_record_type(
+    server: LoopbackDNSServer, name: str, rtype: str, answers: set[object]
+) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup(name, rtype)
+    assert result.status is Status.NOERROR, result
+    assert set(result.answers) == answers
+    assert result.source is Source.DNS
+    assert result.ttl == 300
+    assert result.type is RecordType[rtype]
+    assert result.error is None
+
+
+async def test_addresses_are_packed_ipaddress_objects(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup("www.zone.test", "A")
+    assert sorted(a.packed for a in result.addresses) == [bytes([192, 0, 2, n]) for n in (1, 2)]
+
+
+async def test_cname_chain_is_followed_and_reported(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup("alias2.zone.test", "A")
+        dangling = await r.lookup("dangling.zone.test", "A")
+    assert result.status is Status.NOERROR
+    assert result.cnames == ("alias.zone.test", "www.zone.test")
+    assert set(result.answers) == {ip_address("192.0.2.1"), ip_address("192.0.2.2")}
+    assert dangling.status is Status.NXDOMAIN
+
+
+async def test_txt_keeps_hostile_text_as_data(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup("text.zone.test", "TXT")
+    assert set(result.answers) == {'=cmd|" /C calc"!A0, "quoted", and\\009tab', "second"}
+
+
+@pytest.mark.parametrize(
+    ("name", "rtype", "status"),
+    [
+        ("v6.zone.test", "A", Status.NODATA),
+        ("v4.zone.test", "AAAA", Status.NODATA),
+        ("nothing-here.zone.test", "A", Status.NXDOMAIN),
+        ("192.0.2.99", "A", Status.NXDOMAIN),  # an IP without a PTR record
+    ],
+)
+async def test_negative_answers_are_results(
+    server: LoopbackDNSServer, name: str, rtype: str, status: Status
+) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup(name, rtype)
+    assert result.status is status
+    assert result.answers == ()
+    assert result.error is None
+
+
+async def test_names_are_normalized_before_asking(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server) as r:
+        upper = await r.lookup("  WWW.Zone.TEST.  ", "A")
+        idn = await r.lookup("bücher.zone.test", "A")
+    assert upper.name == "www.zone.test"
+    assert upper.query == "  WWW.Zone.TEST.  "
+    assert upper.status is Status.NOERROR
+    assert idn.name == "xn--bcher-kva.zone.test"
+    assert idn.answers == (ip_address("192.0.2.20"),)
+
+
+@pytest.mark.parametrize(
+    ("literal", "reverse"),
+    [
+        ("192.0.2.1", "1.2.0.192.in-addr.arpa"),
+        ("2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"),
+    ],
+)
+async def test_ip_literals_are_reverse_lookups(
+    server: LoopbackDNSServer, literal: str, reverse: str
+) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup(literal, "A")
+    assert result.type is RecordType.PTR
+    assert result.name == reverse
+    assert result.answers == ("www.zone.test",)
+
+
+@pytest.mark.parametrize("bad", ["a..b", "bad name", "x" * 64 + ".test", "nul\0byte.test", ""])
+async def test_bad_input_is_an_invalid_result(server: LoopbackDNSServer, bad: str) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup(bad, "A")
+    assert result.status is Status.INVALID
+    assert result.error
+    assert result.source is Source.NONE
+    assert server.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (Fault.SERVFAIL, Status.SERVFAIL),
+        (Fault.REFUSED, Status.REFUSED),
+        (Fault.DROP, Status.TIMEOUT),
+        (Fault.NOTIMP, Status.ERROR),
+        (Fault.FORMERR, Status.ERROR),
+    ],
+)
+async def test_server_faults_become_statuses(
+    server: LoopbackDNSServer, fault: Fault, status: Status
+) -> None:
+    server.set_fault("www.zone.test", fault)
+    async with resolver_for(server, timeout=0.2, tries=1) as r:
+        result = await r.lookup("www.zone.test", "A")
+        other = await r.lookup("v4.zone.test", "A")
+    assert result.status is status
+    assert result.answers == ()
+    assert (result.error is not None) == (status is not Status.NXDOMAIN)
+    assert other.status is Status.NOERROR  # one name's fault stays with that name
+
+
+async def test_truncated_answer_is_asked_again_over_tcp(server: LoopbackDNSServer) -> None:
+    server.set_fault("www.zone.test", Fault.TRUNCATE)
+    async with resolver_for(server) as r:
+        result = await r.lookup("www.zone.test", "A")
+    assert result.status is Status.NOERROR
+    assert len(result.answers) == 2
+    assert server.count("www.zone.test", transport="tcp") >= 1
+
+
+@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.WRONG_ID, Fault.DROP])
+async def test_one_bad_exchange_is_retried_not_recorded(
+    server: LoopbackDNSServer, fault: Fault
+) -> None:
+    server.set_fault("www.zone.test", fault, times=1)
+    async with resolver_for(server, timeout=0.3, tries=3) as r:
+        result = await r.lookup("www.zone.test", "A")
+    assert result.status is Status.NOERROR, result
+    assert len(result.answers) == 2
+
+
+async def test_garbage_fails_no_other_name_for_good(server: LoopbackDNSServer) -> None:
+    server.set_fault("www.zone.test", Fault.GARBAGE, times=1)
+    names = ["www.zone.test", "v4.zone.test", "alias.zone.test", "alias2.zone.test"]
+    async with resolver_for(server, timeout=0.3, tries=3) as r:
+        results = await asyncio.gather(*(r.lookup(n, "A") for n in names))
+    assert [res.status for res in results] == [Status.NOERROR] * 4
+
+
+async def test_slow_answer_within_timeout(server: LoopbackDNSServer) -> None:
+    server.set_fault("www.zone.test", Fault.DELAY, delay=0.2)
+    async with resolver_for(server, timeout=1.0, tries=1) as r:
+        result = await r.lookup("www.zone.test", "A")
+    assert result.status is Status.NOERROR
+    assert result.elapsed >= 0.2
+
+
+async def test_lookup_accepts_a_query_object(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup(Query("www.zone.test", RecordType.AAAA, "mine", line=7))
+    assert result.query == "mine"
+    assert result.line == 7
+    assert result.answers == (ip_address("2001:db8::1"),)
+
+
+async def lines(*items: str) -> AsyncIterator[str]:
+    for item in items:
+        await asyncio.sleep(0)
+        yield item
+
+
+async def test_resolve_many_one_result_per_line_and_type(server: LoopbackDNSServer) -> None:
+    source = ["www.zone.test", "# comment", "", "v6.zone.test", "bad name", "192.0.2.1"]
+    async with resolver_for(server) as r:
+        results = [res async for res in r.resolve_many(source, types=["A", "AAAA"])]
+    got = {(res.line, res.type.name): res.status for res in results}
+    assert got == {
+        (1, "A"): Status.NOERROR,
+        (1, "AAAA"): Status.NOERROR,
+        (4, "A"): Status.NODATA,
+        (4, "AAAA"): Status.NOERROR,
+        (5, "A"): Status.INVALID,
+        (5, "AAAA"): Status.INVALID,
+        (6, "PTR"): Status.NOERROR,
+    }
+    assert len(results) == len(got)
+
+
+async def test_resolve_many_from_async_iterable_and_queue(server: LoopbackDNSServer) -> None:
+    queue: asyncio.Queue[str | bytes | Query | None] = asyncio.Queue()
+    for name in ["www.zone.test", b"v4.zone.test", "nope.zone.test", None]:
+        queue.put_nowait(name)
+    async with resolver_for(server) as r:
+        from_queue = [res async for res in r.resolve_many(queue)]
+        from_async = [res async for res in r.resolve_many(lines("v4.zone.test", "x..y"))]
+    assert sorted((res.line, res.status.value) for res in from_queue) == [
+        (1, "NOERROR"),
+        (2, "NOERROR"),
+        (3, "NXDOMAIN"),
+    ]
+    assert sorted(res.status.value for res in from_async) == ["INVALID", "NOERROR"]
+
+
+async def test_window_bounds_what_is_in_flight(server: LoopbackDNSServer) -> None:
+    server.set_fault(None, Fault.DELAY, delay=0.05)
+    names = [f"host{i}.zone.test" for i in range(60)]
+    async with resolver_for(server, concurrency=7) as r:
+        stream = r.resolve_many(names)
+        seen = 0
+        async for result in stream:
+            assert stream.submitted - stream.yielded <= 7
+            assert result.status is Status.NXDOMAIN
+            seen += 1
+    assert seen == 60
+
+
+async def test_breaking_out_gives_the_slots_back(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server, concurrency=3) as r:
+        async with r.resolve_many([f"n{i}.zone.test" for i in range(50)]) as stream:
+            async for _ in stream:
+                break
+        # All three slots are free again: three lookups at once finish.
+        results = await asyncio.wait_for(
+            asyncio.gather(*(r.lookup("www.zone.test") for _ in range(3))), 5
+        )
+    assert [res.status for res in results] == [Status.NOERROR] * 3
+
+
+async def test_stop_finishes_what_is_in_flight(server: LoopbackDNSServer) -> None:
+    server.set_fault(None, Fault.DELAY, delay=0.1)
+    async with resolver_for(server, concurrency=10) as r:
+        stream = r.resolve_many(f"n{i}.zone.test" for i in range(1000))
+        results: list[Result] = []
+        async for result in stream:
+            results.append(result)
+            if len(results) == 5:
+                stream.stop()
+    assert 5 <= len(results) <= 15
+    assert stream.submitted == len(results)
+    assert all(res.status is Status.NXDOMAIN for res in results)
+
+
+async def test_many_concurrent_lookups(server: LoopbackDNSServer) -> None:
+    async with resolver_for(server, concurrency=50) as r:
+        results = await asyncio.gather(*(r.lookup("www.zone.test", "A") for _ in range(300)))
+    assert {res.status for res in results} == {Status.NOERROR}
+
+
+async def test_close_is_idempotent_and_final(server: LoopbackDNSServer) -> None:
+    r = resolver_for(server)
+    async with r:
+        assert (await r.lookup("www.zone.test")).ok
+    await r.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await r.lookup("www.zone.test")
+
+
+async def test_close_answers_what_is_in_flight(server: LoopbackDNSServer) -> None:
+    server.set_fault(None, Fault.DROP)
+    r = resolver_for(server, timeout=5, tries=1)
+    async with r:
+        pending = asyncio.ensure_future(r.lookup("www.zone.test"))
+        await asyncio.sleep(0.05)
+    result = await asyncio.wait_for(pending, 1)
+    assert result.status is Status.ERROR
+    assert result.error is not None and "closed" in result.error
+
+
+async def test_cancelled_lookup_leaves_the_resolver_usable(server: LoopbackDNSServer) -> None:
+    server.set_fault("www.zone.test", Fault.DELAY, delay=0.3)
+    async with resolver_for(server, concurrency=1) as r:
+        task = asyncio.ensure_future(r.lookup("www.zone.test"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await r.lookup("v4.zone.test")).status is Status.NOERROR
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("127.0.0.1", "127.0.0.1:53"),
+        ("127.0.0.1:5300", "127.0.0.1:5300"),
+        ("::1", "[::1]:53"),
+        ("[::1]:5300", "[::1]:5300"),
+        ("[::1]", "[::1]:53"),
+    ],
+)
+def test_nameserver_forms(text: str, canonical: str) -> None:
+    assert parse_nameserver(text) == canonical
+
+
+@pytest.mark.parametrize("text", ["localhost", "127.0.0.1:0", "127.0.0.1:99999", "[::1", "1.2.3"])
+def test_bad_nameservers_are_config_errors(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_nameserver(text)
+
+
+def test_bad_settings_are_config_errors() -> None:
+    for kwargs in ({"timeout": 0}, {"tries": 0}, {"concurrency": 0}, {"fallback": "sometimes"}):
+        with pytest.raises(ConfigError):
+            Resolver(["127.0.0.1"], **kwargs)  # type: ignore[arg-type]
+
+
+async def test_ipv6_loopback_server(dns_server_factory: MakeServer) -> None:
+    zone: Zone = {"v6only.test": {"A": ["192.0.2.9"]}}
+    server = await dns_server_factory(zone, host="::1")
+    async with Resolver([server.nameserver], timeout=0.5) as r:
+        result = await r.lookup("v6only.test")
+    assert result.answers == (ip_address("192.0.2.9"),)

@@ -1,0 +1,150 @@
+"""CSV and JSONL writers: one whole, well-formed row per result, whatever the data holds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+
+from resolver import MX, InvalidInput, RecordType, ResolverError, Result, Source, Status
+from resolver.writers import FIELDS, CsvWriter, JsonlWriter, format_for, open_writer
+
+HOSTILE = [
+    '=HYPERLINK("http://x")',
+    "+1+1",
+    "-2",
+    "@SUM(A1)",
+    'comma, "quote"',
+    "new\nline",
+    "tab\there",
+    "bell\x07",
+    "unicode ü ☃",
+]
+
+
+def results() -> list[Result]:
+    return [
+        Result(
+            query="www.example.test",
+            name="www.example.test",
+            type=RecordType.A,
+            status=Status.NOERROR,
+            answers=(ip_address("192.0.2.1"), ip_address("192.0.2.2")),
+            ttl=60,
+            line=1,
+            elapsed=0.0012345,
+        ),
+        Result(
+            query="mx.example.test",
+            name="mx.example.test",
+            type=RecordType.MX,
+            status=Status.NOERROR,
+            answers=(MX(10, "mail.example.test"),),
+            ttl=300,
+            cnames=("a.example.test",),
+            line=2,
+        ),
+        Result(
+            query="txt.example.test",
+            name="txt.example.test",
+            type=RecordType.TXT,
+            status=Status.NOERROR,
+            answers=tuple(HOSTILE),
+            line=3,
+        ),
+        Result.for_invalid(InvalidInput("=bad name", RecordType.A, "invalid character", 4)),
+        Result(
+            query="gone.test",
+            name="gone.test",
+            type=RecordType.AAAA,
+            status=Status.TIMEOUT,
+            source=Source.DNS,
+            error="no answer",
+            line=5,
+        ),
+    ]
+
+
+def test_jsonl_one_object_per_line_with_every_field() -> None:
+    out = io.BytesIO()
+    writer = JsonlWriter(out)
+    for result in results():
+        writer.write(result)
+    writer.flush()
+    lines = out.getvalue().decode().splitlines()
+    assert len(lines) == 5
+    rows = [json.loads(line) for line in lines]
+    assert all(tuple(row) == FIELDS for row in rows)
+    assert rows[0]["answers"] == ["192.0.2.1", "192.0.2.2"]
+    assert rows[0]["ttl"] == 60
+    assert rows[0]["elapsed_ms"] == 1.234
+    assert rows[1]["answers"] == ["10 mail.example.test"]
+    assert rows[1]["cnames"] == ["a.example.test"]
+    assert rows[2]["answers"] == HOSTILE  # JSON carries any text exactly
+    assert rows[3]["status"] == "INVALID"
+    assert rows[3]["source"] == "none"
+    assert rows[4]["error"] == "no answer"
+    assert rows[4]["ttl"] is None
+
+
+def test_csv_is_well_formed_and_formula_safe() -> None:
+    out = io.BytesIO()
+    writer = CsvWriter(out)
+    for result in results():
+        writer.write(result)
+    writer.flush()
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode(), newline="")))
+    assert tuple(rows[0]) == FIELDS
+    assert len(rows) == 6
+    assert all(len(row) == len(FIELDS) for row in rows)
+    assert rows[1][4] == "192.0.2.1 192.0.2.2"
+    assert rows[3][4] == "'" + " ".join(HOSTILE)  # starts with '=': neutralized
+    assert rows[4][0] == "'=bad name"
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@")), cell
+
+
+def test_rows_reach_the_file_only_whole(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    writer = open_writer(str(path))
+    writer.write(results()[0])
+    assert path.read_bytes() == b""  # still in the batch
+    writer.flush()
+    assert path.read_bytes().endswith(b"\n")
+    for _ in range(2000):  # more than one batch
+        writer.write(results()[2])
+    data = path.read_bytes()
+    assert data.endswith(b"\n")
+    assert all(json.loads(line) for line in data.splitlines())
+    writer.close()
+    assert len(path.read_bytes().splitlines()) == 2001
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt", "expected"),
+    [
+        ("out.csv", None, "csv"),
+        ("OUT.JSONL", None, "jsonl"),
+        ("out.json", None, "jsonl"),
+        (None, None, "jsonl"),
+        ("-", "csv", "csv"),
+        ("out.txt", "csv", "csv"),
+    ],
+)
+def test_format_choice(path: str | None, fmt: str | None, expected: str) -> None:
+    assert format_for(path, fmt) == expected
+
+
+def test_unknown_extension_is_an_error() -> None:
+    with pytest.raises(ResolverError, match="extension"):
+        format_for("out.txt", None)
+
+
+def test_unwritable_output_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ResolverError, match="cannot write"):
+        open_writer(str(tmp_path / "no" / "such" / "dir.csv"))
