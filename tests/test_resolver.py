@@ -318,7 +318,8 @@ async def test_close_answers_what_is_in_flight(server: LoopbackDNSServer) -> Non
         await asyncio.sleep(0.05)
     result = await asyncio.wait_for(pending, 1)
     assert result.status is Status.ERROR
-    assert result.error is not None and "closed" in result.error
+    assert result.error is not None
+    assert "closed" in result.error
 
 
 async def test_cancelled_lookup_leaves_the_resolver_usable(server: LoopbackDNSServer) -> None:
@@ -355,7 +356,7 @@ def test_bad_nameservers_are_config_errors(text: str) -> None:
 def test_bad_settings_are_config_errors() -> None:
     for kwargs in ({"timeout": 0}, {"tries": 0}, {"concurrency": 0}, {"fallback": "sometimes"}):
         with pytest.raises(ConfigError):
-            Resolver(["127.0.0.1"], **kwargs)  # type: ignore[arg-type]
+            Resolver(["127.0.0.1"], **kwargs)
 
 
 async def test_ipv6_loopback_server(dns_server_factory: MakeServer) -> None:
