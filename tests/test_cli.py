@@ -1,0 +1,264 @@
+"""The `resolver` command end to end: a real process, files in, files out, real DNS on loopback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resolver.testing import Fault, LoopbackDNSServer, serve_in_thread
+from tests.zones import ZONE
+
+HOSTS = """\
+# a comment, then a blank line
+
+www.zone.test
+ALIAS2.zone.test.
+v6.zone.test
+nothing.zone.test
+bücher.zone.test
+192.0.2.1
+192.0.2.99
+bad name
+a..b
+"""
+#: (line, type) -> status for HOSTS asked with -t A,AAAA
+EXPECTED = {
+    (3, "A"): "NOERROR",
+    (3, "AAAA"): "NOERROR",
+    (4, "A"): "NOERROR",
+    (4, "AAAA"): "NOERROR",
+    (5, "A"): "NODATA",
+    (5, "AAAA"): "NOERROR",
+    (6, "A"): "NXDOMAIN",
+    (6, "AAAA"): "NXDOMAIN",
+    (7, "A"): "NOERROR",
+    (7, "AAAA"): "NODATA",
+    (8, "PTR"): "NOERROR",
+    (9, "PTR"): "NXDOMAIN",
+    (10, "A"): "INVALID",
+    (10, "AAAA"): "INVALID",
+    (11, "A"): "INVALID",
+    (11, "AAAA"): "INVALID",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackDNSServer]:
+    with serve_in_thread(ZONE) as running:
+        yield running
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def loop_flag(request: pytest.FixtureRequest) -> list[str]:
+    return ["--no-uvloop"] if request.param == "asyncio" else []
+
+
+def cli(
+    *args: str, stdin: str | bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    proc = subprocess.run(
+        [sys.executable, "-m", "resolver", *args],
+        input=data,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+    )
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_file_to_jsonl_every_line_accounted_for(
+    tmp_path: Path, server: LoopbackDNSServer, loop_flag: list[str]
+) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(HOSTS)
+    out = tmp_path / "out.jsonl"
+    proc = cli(
+        "resolve", str(hosts), "-n", server.nameserver, "-t", "A,AAAA", "-o", str(out), *loop_flag
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = jsonl(out.read_text())
+    assert {(r["line"], r["type"]): r["status"] for r in rows} == EXPECTED
+    assert len(rows) == len(EXPECTED)
+    by_key = {(r["line"], r["type"]): r for r in rows}
+    assert sorted(by_key[3, "A"]["answers"]) == ["192.0.2.1", "192.0.2.2"]
+    assert by_key[4, "A"]["cnames"] == ["alias.zone.test", "www.zone.test"]
+    assert by_key[4, "A"]["query"] == "ALIAS2.zone.test."
+    assert by_key[4, "A"]["name"] == "alias2.zone.test"
+    assert by_key[7, "A"]["name"] == "xn--bcher-kva.zone.test"
+    assert by_key[8, "PTR"]["answers"] == ["www.zone.test"]
+    assert by_key[10, "A"]["error"]
+    assert "NOERROR 7, NODATA 2, NXDOMAIN 3, INVALID 4" in proc.stderr  # the summary
+    assert "INVALID 4" in proc.stderr
+
+
+def test_csv_output_parses_back(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(HOSTS)
+    out = tmp_path / "out.csv"
+    proc = cli(
+        "resolve", str(hosts), "-n", server.nameserver, "-t", "A", "-t", "AAAA", "-o", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(int(r["line"]), r["type"]): r["status"] for r in rows} == EXPECTED
+    www = next(r for r in rows if r["line"] == "3" and r["type"] == "A")
+    assert sorted(www["answers"].split(" ")) == ["192.0.2.1", "192.0.2.2"]
+
+
+def test_stdin_to_stdout_and_several_files(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    (tmp_path / "b.txt").write_text("v6.zone.test\n")
+    proc = cli(
+        "resolve",
+        "-",
+        str(tmp_path / "b.txt"),
+        "-n",
+        server.nameserver,
+        "-t",
+        "aaaa",
+        stdin="www.zone.test\r\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = sorted(jsonl(proc.stdout), key=lambda r: r["line"])
+    assert [(r["line"], r["query"], r["status"]) for r in rows] == [
+        (1, "www.zone.test", "NOERROR"),
+        (2, "v6.zone.test", "NOERROR"),
+    ]
+
+
+def test_hostile_input_bytes_each_get_a_row(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hostile.txt"
+    hosts.write_bytes(
+        b"www.zone.test\nnul\x00.zone.test\n\xff\xfe.zone.test\n"
+        + b"y" * 200_000
+        + b"\nv4.zone.test"
+    )
+    proc = cli("resolve", str(hosts), "-n", server.nameserver)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["line"]: r for r in jsonl(proc.stdout)}
+    assert sorted(rows) == [1, 2, 3, 4, 5]
+    assert [rows[i]["status"] for i in range(1, 6)] == [
+        "NOERROR",
+        "INVALID",
+        "INVALID",
+        "INVALID",
+        "NOERROR",
+    ]
+    assert "NUL" in rows[2]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["resolve", "-t", "BOGUS", "x"], "unknown record type"),
+        (
+            ["resolve", "/nonexistent/hosts.txt", "-n", "127.0.0.1"],
+            "cannot read /nonexistent/hosts.txt",
+        ),
+        (["resolve", "-n", "dns.example", "-"], "bad nameserver"),
+        (["resolve", "-n", "127.0.0.1", "-o", "out.xlsx", "-"], "cannot tell the format"),
+        (["resolve", "-c", "0", "-"], "must be positive"),
+        (["resolve", "--timeout", "soon", "-"], "not a number"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = cli(*args, stdin="")
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_reads_well() -> None:
+    proc = cli("resolve", "--help")
+    assert proc.returncode == 0
+    for option in (
+        "-t TYPE",
+        "-n HOST[:PORT]",
+        "-c N",
+        "--timeout S",
+        "--tries N",
+        "-o OUT",
+        "--format",
+        "--fallback",
+    ):
+        assert option in proc.stdout
+
+
+def test_interrupt_finishes_in_flight_and_exits_130(tmp_path: Path) -> None:
+    hosts = tmp_path / "many.txt"
+    hosts.write_text("".join(f"host{i}.zone.test\n" for i in range(5000)))
+    out = tmp_path / "out.jsonl"
+    with serve_in_thread(ZONE) as slow:
+        slow.set_fault(None, Fault.DELAY, delay=0.05)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "resolver",
+                "resolve",
+                str(hosts),
+                "-n",
+                slow.nameserver,
+                "-c",
+                "20",
+                "-o",
+                str(out),
+            ],
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    rows = jsonl(out.read_text())  # every row whole
+    assert 0 < len(rows) < 5000
+    assert {r["status"] for r in rows} == {"NXDOMAIN"}
+    assert len({r["line"] for r in rows}) == len(rows)
+    assert b"interrupted" in err
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i}.zone.test\n" for i in range(3000)))
+    shell = f"{sys.executable} -m resolver resolve {hosts} -n {server.nameserver} -q | head -n 1"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=os.environ,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1
+    assert b"Traceback" not in proc.stderr
+
+
+def test_demo_runs_offline(loop_flag: list[str]) -> None:
+    proc = cli("demo", *loop_flag)
+    assert proc.returncode == 0, proc.stderr
+    rows = jsonl(proc.stdout)
+    statuses = {r["status"] for r in rows}
+    assert {"NOERROR", "NODATA", "NXDOMAIN", "INVALID"} <= statuses
+    assert "TIMEOUT" not in statuses
+    assert "ERROR" not in statuses
+    assert any(r["type"] == "PTR" and r["answers"] for r in rows)
