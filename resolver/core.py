@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import Sequence
 from ipaddress import ip_address
 from types import TracebackType
 
@@ -15,6 +15,7 @@ from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
 from resolver.pipeline import ResultStream
+from resolver.sources import Source
 
 __all__ = ["Fallback", "Resolver", "parse_nameserver"]
 
@@ -192,9 +193,7 @@ class Resolver:
 
     def resolve_many(
         self,
-        source: Iterable[str | bytes | Query]
-        | AsyncIterable[str | bytes | Query]
-        | asyncio.Queue[str | bytes | Query | None],
+        source: Source,
         types: Sequence[str | RecordType] = (RecordType.A,),
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,

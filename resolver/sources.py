@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from resolver.model import InvalidInput, Query, RecordType, ResolverError
 from resolver.names import parse_line
@@ -22,7 +22,9 @@ _CHUNK = 256 * 1024
 _QueueShutDown: type[BaseException] | None = getattr(asyncio, "QueueShutDown", None)
 
 Item = str | bytes | Query
-Source = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Item | None]
+#: Lines (str or bytes) or queries; a queue ends at `None`. Typed `Any` for the queue
+#: because `Queue` is invariant: a `Queue[str | None]` must be accepted too.
+Source = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
 
 
 def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:

@@ -1,0 +1,155 @@
+"""Input lines to queries: comments, IP literals and host name normalization.
+
+Rules, and why:
+
+- Blank lines and lines whose first non-space character is ``#`` are skipped; so is
+  an inline comment, a ``#`` after whitespace (``example.com  # note``). A ``#`` with
+  no whitespace before it is part of the name, and so invalid.
+- An IPv4 or IPv6 literal (IPv6 also as ``[2001:db8::1]``) means a reverse lookup:
+  exactly one PTR query, whatever types were asked. A literal with a zone id
+  (``fe80::1%eth0``) or a non-IPv6 in brackets is one invalid PTR row: a zone id is
+  local to a host and says nothing to the DNS.
+- Dotted numbers that are not a valid IPv4 address (``999.1.1.1``, ``1.2.3``,
+  ``01.2.3.4``) are names, as dig would ask them.
+- ASCII labels are lowercased and may hold letters, digits, ``-`` and ``_`` (service
+  labels such as ``_sip._tcp``, DKIM selectors); hyphen placement is not checked and
+  ``xn--`` labels are kept as given: the DNS allows both and servers answer.
+- Non-ASCII labels go through UTS #46 (non-transitional, with STD3 rules, so no
+  mapping can produce ``/``, ``!`` and the like) to A-labels via ``idna``.
+- Input longer than 1024 characters is rejected as too long before any other work:
+  no name is that long unless padded with code points UTS #46 ignores.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address
+
+import idna
+
+from resolver.model import InvalidInput, Query, RecordType
+
+__all__ = ["MAX_LABEL", "MAX_NAME", "InvalidName", "normalize_name", "parse_line", "reverse_name"]
+
+MAX_NAME = 253  #: octets in a name, without its trailing dot
+MAX_LABEL = 63  #: octets in a label
+_MAX_INPUT = 1024  # characters: longer input is rejected before any IDNA work
+
+_COMMENT = re.compile(r"(?:^|\s)#")
+# Whitespace, C0/C1 controls, DEL, and ASCII other than letters, digits, "-", "_", ".".
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9_.\-\x80-\U0010FFFF]|[\x80-\x9f]|\s")
+# The full stops UTS #46 maps to ".", so that labels split where idna would split them.
+_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
+_CHAR_NAMES = {" ": "space", "\t": "tab", "\n": "line feed", "\r": "carriage return"}
+
+
+class InvalidName(ValueError):
+    """A name that cannot be asked; the message is a short human reason."""
+
+
+def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query | InvalidInput]:
+    """The queries for one input line; a trailing newline and CR are dropped.
+
+    `[]` for a blank or comment line; one PTR query for an IP literal; otherwise one
+    `Query` per type in `types`, or one `InvalidInput` per type when the name is invalid.
+    """
+    text = text.removesuffix("\n").removesuffix("\r")
+    body = text.strip()
+    if comment := _COMMENT.search(body):
+        body = body[: comment.start()].rstrip()
+    if not body:
+        return []
+    try:
+        address = _parse_address(body)
+    except InvalidName as err:
+        return [InvalidInput(text=text, type=RecordType.PTR, error=str(err), line=line)]
+    if address is not None:
+        name = reverse_name(address)
+        return [Query(name=name, type=RecordType.PTR, text=text, line=line, address=address)]
+    try:
+        name = normalize_name(body)
+    except InvalidName as err:
+        return [InvalidInput(text=text, type=t, error=str(err), line=line) for t in types]
+    return [Query(name=name, type=t, text=text, line=line) for t in types]
+
+
+def normalize_name(text: str) -> str:
+    """`text` trimmed, without one trailing dot, as lowercase A-labels; raises `InvalidName`."""
+    name = text.strip()
+    if not name:
+        raise InvalidName("empty name")
+    if len(name) > _MAX_INPUT:
+        raise InvalidName(f"name longer than {MAX_NAME} octets")
+    if "\0" in name:
+        raise InvalidName("NUL byte in name")
+    if bad := _BAD_CHAR.search(name):
+        raise InvalidName(f"invalid character {_describe(bad.group())}")
+    name = name.translate(_DOTS).removesuffix(".")
+    if not name:
+        raise InvalidName("the root '.' is not a host name")
+    name = ".".join(_normalize_label(label) for label in name.split("."))
+    if len(name) > MAX_NAME:
+        raise InvalidName(f"name longer than {MAX_NAME} octets")
+    return name
+
+
+def reverse_name(address: IPv4Address | IPv6Address) -> str:
+    """The in-addr.arpa / ip6.arpa name of `address`, without a trailing dot."""
+    return address.reverse_pointer
+
+
+def _parse_address(body: str) -> IPv4Address | IPv6Address | None:
+    """The address `body` spells, or None if it is not an IP literal; raises `InvalidName`."""
+    bracketed = body.startswith("[") and body.endswith("]")
+    literal = body[1:-1] if bracketed else body
+    address, percent, _ = literal.partition("%")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        if bracketed:
+            raise InvalidName(f"invalid IPv6 literal: {_quote(body)}") from None
+        return None
+    if percent:
+        raise InvalidName(f"zone id not supported: {_quote(body)}")
+    if bracketed and parsed.version != 6:
+        raise InvalidName(f"only IPv6 goes in brackets: {_quote(body)}")
+    return parsed
+
+
+def _normalize_label(label: str) -> str:
+    """One label, lowercased (ASCII) or as an A-label (IDNA); raises `InvalidName`."""
+    if not label:
+        raise InvalidName("empty label")
+    if label.isascii():
+        label = label.lower()
+    else:
+        try:
+            label = idna.encode(label, uts46=True, std3_rules=True, transitional=False).decode()
+        except idna.IDNAError as err:
+            raise InvalidName(f"IDNA: {_shorten(str(err), 100)}") from None
+    if len(label) > MAX_LABEL:
+        raise InvalidName(f"label longer than {MAX_LABEL} octets: {_quote(label)}")
+    return label
+
+
+def _describe(char: str) -> str:
+    """A character for an error message: `'*'`, `' ' (space)`, `'\\x01' (control)`."""
+    if char in _CHAR_NAMES:
+        return f"{char!r} ({_CHAR_NAMES[char]})"
+    if char.isspace():
+        return f"{char!r} (whitespace)"
+    if not char.isprintable():
+        return f"{char!r} (control)"
+    return repr(char)
+
+
+def _quote(text: str) -> str:
+    """`text` quoted for an error message, cut to about 40 characters."""
+    return repr(_shorten(text, 40))
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,145 @@
+"""The system's own resolver: default nameservers from /etc/resolv.conf and the getaddrinfo
+fallback. Only inside the private network namespace of scripts/test, where
+/etc/resolv.conf says 127.0.0.1 and /etc/hosts is ours to write: no packet can leave."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+
+from resolver import Fallback, Resolver, Source, Status
+from resolver.testing import LoopbackDNSServer
+from tests._env import require_sandbox
+from tests.zones import ZONE
+
+HOSTS = """\
+127.0.0.1 localhost
+::1 localhost ip6-localhost
+192.0.2.77 hosts-only.zone.test
+2001:db8::77 hosts-only.zone.test
+192.0.2.78 printer
+"""
+
+
+@pytest.fixture
+def hosts_file() -> Iterator[None]:
+    require_sandbox()
+    path = Path("/etc/hosts")
+    before = path.read_text()
+    path.write_text(HOSTS)
+    try:
+        yield
+    finally:
+        path.write_text(before)
+
+
+@pytest.fixture
+async def system_dns(hosts_file: None) -> AsyncIterator[LoopbackDNSServer]:
+    """The test server on 127.0.0.1:53, the nameserver /etc/resolv.conf names."""
+    async with LoopbackDNSServer(ZONE, port=53) as server:
+        yield server
+
+
+async def test_default_nameservers_come_from_resolv_conf(system_dns: LoopbackDNSServer) -> None:
+    async with Resolver(timeout=0.5) as r:
+        result = await r.lookup("www.zone.test", "AAAA")
+    assert result.status is Status.NOERROR
+    assert result.source is Source.DNS
+    assert result.answers == (ip_address("2001:db8::1"),)
+    assert system_dns.count("www.zone.test") >= 1
+
+
+async def test_auto_falls_back_to_hosts_file(system_dns: LoopbackDNSServer) -> None:
+    async with Resolver(timeout=0.5) as r:
+        a = await r.lookup("hosts-only.zone.test", "A")
+        aaaa = await r.lookup("hosts-only.zone.test", "AAAA")
+        single = await r.lookup("printer", "A")
+        nowhere = await r.lookup("nowhere.zone.test", "A")
+        mx = await r.lookup("hosts-only.zone.test", "MX")
+    assert (a.status, a.source, a.answers) == (
+        Status.NOERROR,
+        Source.SYSTEM,
+        (ip_address("192.0.2.77"),),
+    )
+    assert aaaa.answers == (ip_address("2001:db8::77"),)
+    assert aaaa.source is Source.SYSTEM
+    assert single.answers == (ip_address("192.0.2.78"),)
+    assert (nowhere.status, nowhere.source) == (Status.NXDOMAIN, Source.DNS)
+    assert (mx.status, mx.source) == (Status.NXDOMAIN, Source.DNS)  # not a system type
+
+
+async def test_reverse_lookup_through_the_system(system_dns: LoopbackDNSServer) -> None:
+    async with Resolver(timeout=0.5) as r:
+        result = await r.lookup("192.0.2.77")  # no PTR in DNS; /etc/hosts knows it
+        dns = await r.lookup("192.0.2.1")
+    assert (result.status, result.source, result.answers) == (
+        Status.NOERROR,
+        Source.SYSTEM,
+        ("hosts-only.zone.test",),
+    )
+    assert (dns.source, dns.answers) == (Source.DNS, ("www.zone.test",))
+
+
+async def test_never_and_pinned_servers_do_not_fall_back(system_dns: LoopbackDNSServer) -> None:
+    async with Resolver(timeout=0.5, fallback=Fallback.NEVER) as never:
+        result = await never.lookup("hosts-only.zone.test")
+    assert (result.status, result.source) == (Status.NXDOMAIN, Source.DNS)
+    async with LoopbackDNSServer(ZONE) as pinned_server:
+        async with Resolver([pinned_server.nameserver], timeout=0.5) as pinned:
+            auto = await pinned.lookup("hosts-only.zone.test")
+        async with Resolver([pinned_server.nameserver], fallback="always") as always:
+            forced = await always.lookup("hosts-only.zone.test")
+    assert (auto.status, auto.source) == (Status.NXDOMAIN, Source.DNS)
+    assert (forced.status, forced.source) == (Status.NOERROR, Source.SYSTEM)
+
+
+async def test_only_asks_the_system_resolver(system_dns: LoopbackDNSServer) -> None:
+    async with Resolver(fallback="only") as r:
+        www = await r.lookup("www.zone.test", "A")  # glibc asks 127.0.0.1:53 itself
+        missing = await r.lookup("nowhere.zone.test", "A")
+        v6only = await r.lookup("v6.zone.test", "A")
+        mx = await r.lookup("zone.test", "MX")
+    assert www.source is Source.SYSTEM
+    assert set(www.answers) == {ip_address("192.0.2.1"), ip_address("192.0.2.2")}
+    assert missing.status is Status.NXDOMAIN
+    assert v6only.status in (Status.NODATA, Status.NXDOMAIN)  # glibc cannot tell them apart
+    assert mx.status is Status.ERROR
+    assert mx.error is not None
+    assert "MX" in mx.error
+
+
+async def test_no_dns_server_at_all_still_answers_from_hosts(hosts_file: None) -> None:
+    async with Resolver(timeout=0.2, tries=1) as r:  # nothing listens on 127.0.0.1:53
+        known = await r.lookup("hosts-only.zone.test")
+        unknown = await r.lookup("www.zone.test")
+    assert (known.status, known.source) == (Status.NOERROR, Source.SYSTEM)
+    assert unknown.source is Source.DNS
+    assert unknown.status in (Status.ERROR, Status.TIMEOUT)
+    assert unknown.error
+
+
+def test_cli_with_the_system_resolver(system_dns: LoopbackDNSServer, tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\nhosts-only.zone.test\nnowhere.zone.test\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "resolver", "resolve", str(hosts), "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert (rows[1]["status"], rows[1]["source"]) == ("NOERROR", "dns")
+    assert (rows[2]["status"], rows[2]["source"], rows[2]["answers"]) == (
+        "NOERROR",
+        "system",
+        ["192.0.2.77"],
+    )
+    assert (rows[3]["status"], rows[3]["source"]) == ("NXDOMAIN", "dns")
