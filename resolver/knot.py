@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -188,11 +188,16 @@ class KnotServer:
         extra_listen: Sequence[str] = (),
         udp_workers: int = 1,
         cpu: int | None = None,
+        extra_zones: Mapping[str, str] | None = None,
     ) -> None:
         if udp_workers < 1:
             raise ValueError("udp_workers must be at least 1")
         self.zone_text = zone_text
         self.origin = origin.rstrip(".") + "."
+        #: origin (with trailing dot) -> zone text, the main zone first.
+        self.zones = {self.origin: zone_text} | {
+            o.rstrip(".") + ".": text for o, text in (extra_zones or {}).items()
+        }
         self.host = host
         self.extra_listen = tuple(extra_listen)
         self.udp_workers = udp_workers
@@ -287,19 +292,23 @@ log:
     any: info
 
 zone:
-  - domain: "{self.origin}"
-    file: "{workdir}/zone.db"
+""" + "".join(
+            f"""  - domain: "{origin}"
+    file: "{workdir}/zone-{i}.db"
     storage: "{workdir}/db"
     zonefile-sync: -1
     zonefile-load: whole
     journal-content: none
 """
+            for i, origin in enumerate(self.zones)
+        )
 
     def _start(self, knotd: str) -> None:
         workdir = self.workdir
         assert workdir is not None
         (workdir / "db").mkdir()
-        (workdir / "zone.db").write_text(self.zone_text)
+        for i, text in enumerate(self.zones.values()):
+            (workdir / f"zone-{i}.db").write_text(text)
         conf = workdir / "knot.conf"
         conf.write_text(self._config(workdir))
         argv = [knotd, "-c", str(conf)]
@@ -323,23 +332,24 @@ zone:
             raise KnotError(f"cannot run {argv[0]}: {exc}") from exc
 
     def _wait_ready(self) -> None:
-        """Poll with SOA queries until knotd answers NOERROR for the apex."""
+        """Poll with SOA queries until knotd answers NOERROR for every zone's apex."""
         proc = self._proc
         assert proc is not None
         deadline = time.monotonic() + START_TIMEOUT
+        waiting = list(self.zones)
         with socket.socket(_host_family(self.host), socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.1)
             last = "no answer"
-            while time.monotonic() < deadline:
+            while waiting and time.monotonic() < deadline:
                 code = proc.poll()
                 if code is not None:
                     raise KnotError(f"knotd exited with status {code} during startup")
                 log = self.log()
                 if any(marker in log for marker in _FATAL_LOG_MARKERS):
-                    raise KnotError(f"knotd could not load zone {self.origin}")
+                    raise KnotError(f"knotd could not load zone {waiting[0]}")
                 qid = secrets.randbelow(0x10000)
                 try:
-                    sock.sendto(build_query(self.origin, _QTYPE_SOA, qid), (self.host, self.port))
+                    sock.sendto(build_query(waiting[0], _QTYPE_SOA, qid), (self.host, self.port))
                     reply = sock.recv(4096)
                 except TimeoutError:
                     continue
@@ -356,11 +366,14 @@ zone:
                     continue
                 rcode = flags & 0x000F
                 if rcode == 0 and ancount > 0:
-                    return
+                    waiting.pop(0)
+                    continue
                 last = f"rcode {rcode}, {ancount} answers"
                 time.sleep(0.05)
+        if not waiting:
+            return
         raise KnotError(
-            f"knotd did not answer a SOA query for {self.origin} on "
+            f"knotd did not answer a SOA query for {waiting[0]} on "
             f"{self.nameserver} within {START_TIMEOUT:.0f} s ({last})"
         )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from resolver import Fallback, Resolver, Source, Status
-from resolver.testing import LoopbackDNSServer
+from resolver.testing import LoopbackDNSServer, serve_in_thread
 from tests._env import require_sandbox
 from tests.zones import ZONE
 
@@ -124,16 +124,17 @@ async def test_no_dns_server_at_all_still_answers_from_hosts(hosts_file: None) -
     assert unknown.error
 
 
-def test_cli_with_the_system_resolver(system_dns: LoopbackDNSServer, tmp_path: Path) -> None:
+def test_cli_with_the_system_resolver(hosts_file: None, tmp_path: Path) -> None:
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("www.zone.test\nhosts-only.zone.test\nnowhere.zone.test\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "resolver", "resolve", str(hosts), "--timeout", "0.5"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    with serve_in_thread(ZONE, port=53):  # the process needs a server while we wait
+        proc = subprocess.run(
+            [sys.executable, "-m", "resolver", "resolve", str(hosts), "--timeout", "0.5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr
     rows = {r["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert (rows[1]["status"], rows[1]["source"]) == ("NOERROR", "dns")
