@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -157,7 +158,7 @@ class CaresEngine:
     def submit(self, query: Query, done: Done) -> None:
         """Send `query`; `done` gets its `Result` from the loop."""
         self._in_flight += 1
-        self._send(query, done, self._loop.time(), 1)
+        self._send(query, done, time.perf_counter(), 1)
 
     def _send(self, query: Query, done: Done, started: float, attempt: int) -> None:
         if self._closed:
@@ -210,7 +211,7 @@ class CaresEngine:
         self._in_flight -= 1
         done(
             Result.for_query(
-                query, status, source=Source.DNS, elapsed=self._loop.time() - started, **fields
+                query, status, source=Source.DNS, elapsed=time.perf_counter() - started, **fields
             )
         )
 

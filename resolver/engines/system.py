@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from resolver.engines import Done
@@ -46,7 +47,7 @@ class SystemEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _resolve(self, query: Query, done: Done) -> None:
-        started = self._loop.time()
+        started = time.perf_counter()
         try:
             status, answers, error = await self._ask(query)
         except asyncio.CancelledError:
@@ -58,7 +59,7 @@ class SystemEngine:
                 answers=answers,
                 source=Source.SYSTEM,
                 error=error,
-                elapsed=self._loop.time() - started,
+                elapsed=time.perf_counter() - started,
             )
         )
 
