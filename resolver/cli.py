@@ -14,7 +14,7 @@ from typing import Any
 from resolver.core import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, DEFAULT_TRIES, Fallback, Resolver
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import Summary, run
-from resolver.sources import lines_of, open_inputs
+from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.writers import FORMATS, open_writer
 
 __all__ = ["main"]
@@ -142,17 +142,23 @@ async def _resolve(
     fallback: str,
 ) -> tuple[Summary, int]:
     types = [t for group in args.types for t in group] if args.types else [RecordType.A]
-    inputs = open_inputs(files)
-    writer = open_writer(args.output, args.format)
-    loop = asyncio.get_running_loop()
-    caught: list[int] = []
-    async with Resolver(
+    # Every setting and file is checked before the output file is created.
+    resolver = Resolver(
         nameservers,
         timeout=args.timeout,
         tries=args.tries,
         concurrency=args.concurrency,
         fallback=fallback,
-    ) as resolver:
+    )
+    inputs = open_inputs(files)
+    try:
+        writer = open_writer(args.output, args.format)
+    except BaseException:
+        close_inputs(inputs)
+        raise
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+    async with resolver:
         stream = resolver.resolve_many(lines_of(inputs), types=list(dict.fromkeys(types)))
 
         def interrupt(signum: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,8 @@ class ResultStream(AsyncIterator[Result]):
         self._ready: deque[Result] = deque()
         self._wake = asyncio.Event()
         self._feeder: asyncio.Task[None] | None = None
-        self._held = 0  # slots held: results submitted and not yet yielded
         self._stopped = False
+        self._closed = False
         #: Queries (and invalid lines) submitted so far.
         self.submitted = 0
         #: Results yielded so far.
@@ -56,21 +57,24 @@ class ResultStream(AsyncIterator[Result]):
         await self.aclose()
 
     def _deliver(self, result: Result) -> None:
-        self._ready.append(result)
-        self._wake.set()
+        if not self._closed:
+            self._ready.append(result)
+            self._wake.set()
 
     async def _feed(self) -> None:
         slots = self._resolver.slots
-        async for item in queries_from(self._source, self._types):
-            await slots.acquire()
-            self._held += 1
-            self.submitted += 1
-            if isinstance(item, InvalidInput):
-                self._deliver(Result.for_invalid(item))
-            else:
-                self._resolver.submit(item, self._deliver)
+        async with aclosing(queries_from(self._source, self._types)) as items:
+            async for item in items:
+                await slots.acquire()  # held until the result is yielded
+                self.submitted += 1
+                if isinstance(item, InvalidInput):
+                    self._deliver(Result.for_invalid(item))
+                else:
+                    self._resolver.submit(item, self._deliver)
 
     async def __anext__(self) -> Result:
+        if self._closed:
+            raise StopAsyncIteration
         if self._feeder is None and not self._stopped:
             self._feeder = asyncio.get_running_loop().create_task(self._feed())
             self._feeder.add_done_callback(lambda _: self._wake.set())
@@ -82,7 +86,6 @@ class ResultStream(AsyncIterator[Result]):
                 raise StopAsyncIteration
             self._wake.clear()
             await self._wake.wait()
-        self._held -= 1
         self._resolver.slots.release()
         self.yielded += 1
         return self._ready.popleft()
@@ -101,12 +104,15 @@ class ResultStream(AsyncIterator[Result]):
 
     async def aclose(self) -> None:
         """Stop reading and give back the slots of results that will not be consumed."""
+        if self._closed:
+            return
+        self._closed = True
         if self._feeder is not None:
             self._feeder.cancel()
             await asyncio.wait({self._feeder})
-        for _ in range(self._held):
+        for _ in range(self.submitted - self.yielded):
             self._resolver.slots.release()
-        self._held = 0
+        self._ready.clear()
 
 
 @dataclass

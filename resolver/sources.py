@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
+from contextlib import aclosing
 from typing import Any, BinaryIO
 
 from resolver.model import InvalidInput, Query, RecordType, ResolverError
 from resolver.names import parse_line
 
-__all__ = ["MAX_LINE", "Source", "lines_of", "open_inputs", "queries_from"]
+__all__ = ["MAX_LINE", "Source", "close_inputs", "lines_of", "open_inputs", "queries_from"]
 
 #: Lines longer than this many bytes are cut here and reported INVALID.
 MAX_LINE = 64 * 1024
@@ -40,14 +41,19 @@ def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:
             except OSError as exc:
                 raise ResolverError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        for f in files:
-            if f is not sys.stdin.buffer:
-                f.close()
+        close_inputs(files)
         raise
     return files
 
 
-async def lines_of(files: Sequence[BinaryIO]) -> AsyncIterator[bytes]:
+def close_inputs(files: Sequence[BinaryIO]) -> None:
+    """Close what `open_inputs` opened (stdin stays open)."""
+    for f in files:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+async def lines_of(files: Sequence[BinaryIO]) -> AsyncGenerator[bytes, None]:
     """The lines of `files`, one after another, without line endings; read in a worker
     thread so a slow pipe never blocks the loop. Over-long lines are cut at MAX_LINE + 1."""
     loop = asyncio.get_running_loop()
@@ -70,9 +76,7 @@ async def lines_of(files: Sequence[BinaryIO]) -> AsyncIterator[bytes]:
             if pending and not skipping:
                 yield pending
     finally:
-        for f in files:
-            if f is not sys.stdin.buffer:
-                f.close()
+        close_inputs(files)
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
@@ -86,7 +90,7 @@ def decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
 
 
-async def _items(source: Source) -> AsyncIterator[Item]:
+async def _items(source: Source) -> AsyncGenerator[Item, None]:
     if isinstance(source, asyncio.Queue):
         while True:
             try:
@@ -108,21 +112,22 @@ async def _items(source: Source) -> AsyncIterator[Item]:
 
 async def queries_from(
     source: Source, types: Sequence[RecordType]
-) -> AsyncIterator[Query | InvalidInput]:
+) -> AsyncGenerator[Query | InvalidInput, None]:
     """Queries (or INVALID items) for every line of `source`, each line numbered."""
     line = 0
-    async for item in _items(source):
-        line += 1
-        if isinstance(item, Query):
-            yield item
-            continue
-        if isinstance(item, bytes):
-            text, error = decode(item)
-            if error is not None:
-                for t in types:
-                    yield InvalidInput(text, t, error, line)
+    async with aclosing(_items(source)) as items:
+        async for item in items:
+            line += 1
+            if isinstance(item, Query):
+                yield item
                 continue
-        else:
-            text = item[:-1] if item.endswith("\n") else item  # as read from a text file
-        for query in parse_line(text, line, types):
-            yield query
+            if isinstance(item, bytes):
+                text, error = decode(item)
+                if error is not None:
+                    for t in types:
+                        yield InvalidInput(text, t, error, line)
+                    continue
+            else:
+                text = item[:-1] if item.endswith("\n") else item  # as read from a text file
+            for query in parse_line(text, line, types):
+                yield query

@@ -262,3 +262,12 @@ def test_demo_runs_offline(loop_flag: list[str]) -> None:
     assert "TIMEOUT" not in statuses
     assert "ERROR" not in statuses
     assert any(r["type"] == "PTR" and r["answers"] for r in rows)
+
+
+def test_bad_settings_create_no_output_file(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\n")
+    out = tmp_path / "out.csv"
+    proc = cli("resolve", str(hosts), "-n", "dns.example", "-o", str(out))
+    assert proc.returncode == 2
+    assert not out.exists()
