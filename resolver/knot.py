@@ -38,10 +38,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from resolver.testing import encode_query
+
 __all__ = [
     "KnotError",
     "KnotServer",
-    "build_query",
     "find_knotd",
     "free_port",
     "knot_available",
@@ -56,8 +57,6 @@ START_TIMEOUT = 10.0
 #: How long :meth:`KnotServer.__exit__` waits after SIGTERM before SIGKILL.
 STOP_TIMEOUT = 5.0
 
-_QTYPE_SOA = 6
-_QCLASS_IN = 1
 _PR_SET_PDEATHSIG = 1
 # Log lines after which waiting longer for the zone to answer is pointless.
 _FATAL_LOG_MARKERS = (
@@ -106,28 +105,6 @@ def free_port(host: str = "127.0.0.1") -> int:
                     continue
                 return port
     raise KnotError(f"no free UDP+TCP port found on {host}")
-
-
-def _encode_name(name: str) -> bytes:
-    """Encode a dotted domain name as uncompressed DNS wire-format labels."""
-    out = bytearray()
-    for label in name.rstrip(".").split("."):
-        if not label:
-            continue
-        raw = label.encode("ascii")
-        if len(raw) > 63:
-            raise ValueError(f"label too long in {name!r}")
-        out.append(len(raw))
-        out += raw
-    out.append(0)
-    return bytes(out)
-
-
-def build_query(name: str, qtype: int, qid: int, *, rd: bool = False) -> bytes:
-    """Build a minimal DNS query packet (one question, class IN, no EDNS)."""
-    flags = 0x0100 if rd else 0
-    header = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0)
-    return header + _encode_name(name) + struct.pack("!HH", qtype, _QCLASS_IN)
 
 
 def _host_family(host: str) -> socket.AddressFamily:
@@ -349,7 +326,9 @@ zone:
                     raise KnotError(f"knotd could not load zone {waiting[0]}")
                 qid = secrets.randbelow(0x10000)
                 try:
-                    sock.sendto(build_query(waiting[0], _QTYPE_SOA, qid), (self.host, self.port))
+                    sock.sendto(
+                        encode_query(waiting[0], "SOA", qid=qid, rd=False), (self.host, self.port)
+                    )
                     reply = sock.recv(4096)
                 except TimeoutError:
                     continue
