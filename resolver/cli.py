@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.core import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, DEFAULT_TRIES, Fallback, Resolver
+from resolver.bench import BenchReport, measure
+from resolver.core import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRIES,
+    EngineName,
+    Fallback,
+    Resolver,
+    parse_nameserver,
+)
 from resolver.model import RecordType, ResolverError
-from resolver.pipeline import Summary, run
+from resolver.pipeline import ResultStream, run
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.writers import FORMATS, open_writer
 
@@ -44,7 +55,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
-def _add_run_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
+def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
     p.add_argument(
         "-t",
         "--type",
@@ -54,12 +65,6 @@ def _add_run_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
         metavar="TYPE",
         help=f"record type(s) to ask, repeatable or comma-separated (default: {default_types}); "
         f"one of {', '.join(t.name for t in RecordType)}. IP addresses are always asked PTR",
-    )
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
-    p.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
     )
     p.add_argument(
         "-c",
@@ -74,7 +79,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
         type=_positive(float),
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help=f"seconds to wait for each attempt (default: {DEFAULT_TIMEOUT:g})",
+        help=f"seconds to wait for the first attempt, doubled each round (default: "
+        f"{DEFAULT_TIMEOUT:g})",
     )
     p.add_argument(
         "--tries",
@@ -83,8 +89,44 @@ def _add_run_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
         metavar="N",
         help=f"attempts per query (default: {DEFAULT_TRIES})",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    p.add_argument(
+        "--qps",
+        type=_positive(float),
+        metavar="N",
+        help="send at most N queries per second (default: no limit)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        default=EngineName.WIRE.value,
+        help="wire: DNS over UDP on the event loop, handing anything unusual to c-ares; "
+        "cares: c-ares for everything (default: wire)",
+    )
     p.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+
+
+def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help="host lists; '-' or none: standard input"
+    )
+    p.add_argument(
+        "-n",
+        "--nameserver",
+        dest="nameservers",
+        action="append",
+        metavar="HOST[:PORT]",
+        help=nameserver_help,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,16 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         "address for a reverse (PTR) lookup. Blank lines and # comments are skipped; bad "
         "lines become INVALID rows. Results stream out in completion order.",
     )
-    resolve.add_argument(
-        "files", nargs="*", metavar="FILE", help="host lists; '-' or none: standard input"
-    )
-    resolve.add_argument(
-        "-n",
-        "--nameserver",
-        dest="nameservers",
-        action="append",
-        metavar="HOST[:PORT]",
-        help="DNS server IP address, repeatable (default: the system's, from /etc/resolv.conf)",
+    _add_inputs(
+        resolve,
+        nameserver_help="DNS server IP address, repeatable "
+        "(default: the system's, from /etc/resolv.conf)",
     )
     resolve.add_argument(
         "--fallback",
@@ -123,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "NXDOMAIN or a failure, only with the system's nameservers), always, never, "
         "only (default: auto)",
     )
-    _add_run_options(resolve, default_types="A")
+    _add_query_options(resolve, default_types="A")
+    _add_output_options(resolve)
 
     demo = commands.add_parser(
         "demo",
@@ -131,71 +168,169 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the project's own DNS server on 127.0.0.1 with an example zone "
         "and resolve the bundled host list through the whole pipeline. Needs no network.",
     )
-    _add_run_options(demo, default_types="A,AAAA")
+    _add_query_options(demo, default_types="A,AAAA")
+    _add_output_options(demo)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure a DNS server: names/s, latency percentiles, status mix",
+        description="Send every line of FILEs (or stdin) to your nameserver(s) as fast as "
+        "the window allows (or at --qps) and report names/s over time, latency p50/p95/p99 "
+        "and the status mix. This is a load test: point it only at servers you run.",
+    )
+    _add_inputs(bench, nameserver_help="the DNS server to measure, repeatable (required)")
+    bench.add_argument(
+        "--duration", type=_positive(float), metavar="S", help="stop after S seconds"
+    )
+    bench.add_argument(
+        "--interval",
+        type=_positive(float),
+        default=1.0,
+        metavar="S",
+        help="report names/s every S seconds (default: 1)",
+    )
+    bench.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm sending load to a nameserver that is not on this machine",
+    )
+    _add_query_options(bench, default_types="A")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no per-interval lines")
     return parser
+
+
+def _make_resolver(args: argparse.Namespace, nameservers: Sequence[str] | None) -> Resolver:
+    return Resolver(
+        nameservers,
+        timeout=args.timeout,
+        tries=args.tries,
+        concurrency=args.concurrency,
+        fallback=getattr(args, "fallback", Fallback.NEVER.value),
+        engine=args.engine,
+        rate=args.qps,
+    )
+
+
+def _types_of(args: argparse.Namespace, default: Sequence[RecordType]) -> list[RecordType]:
+    types = [t for group in args.types for t in group] if args.types else list(default)
+    return list(dict.fromkeys(types))
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stream: ResultStream) -> Iterator[list[int]]:
+    """SIGINT/SIGTERM stop the stream (in-flight queries finish); yields the signals caught."""
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    def interrupt(signum: int) -> None:
+        caught.append(signum)
+        stream.stop()
+
+    for signum in EXIT_SIGNAL:
+        loop.add_signal_handler(signum, interrupt, signum)
+    try:
+        yield caught
+    finally:
+        for signum in EXIT_SIGNAL:
+            loop.remove_signal_handler(signum)
+
+
+def _exit_code(caught: list[int]) -> int:
+    return EXIT_SIGNAL[signal.Signals(caught[0])] if caught else EXIT_OK
 
 
 async def _resolve(
     args: argparse.Namespace,
     nameservers: Sequence[str] | None,
     files: Sequence[str],
-    fallback: str,
-) -> tuple[Summary, int]:
-    types = [t for group in args.types for t in group] if args.types else [RecordType.A]
+    default_types: Sequence[RecordType] = (RecordType.A,),
+) -> int:
     # Every setting and file is checked before the output file is created.
-    resolver = Resolver(
-        nameservers,
-        timeout=args.timeout,
-        tries=args.tries,
-        concurrency=args.concurrency,
-        fallback=fallback,
-    )
+    resolver = _make_resolver(args, nameservers)
     inputs = open_inputs(files)
     try:
         writer = open_writer(args.output, args.format)
     except BaseException:
         close_inputs(inputs)
         raise
-    loop = asyncio.get_running_loop()
-    caught: list[int] = []
     async with resolver:
-        stream = resolver.resolve_many(lines_of(inputs), types=list(dict.fromkeys(types)))
-
-        def interrupt(signum: int) -> None:
-            caught.append(signum)
-            stream.stop()
-
-        for signum in EXIT_SIGNAL:
-            loop.add_signal_handler(signum, interrupt, signum)
+        stream = resolver.resolve_many(lines_of(inputs), types=_types_of(args, default_types))
         try:
-            summary = await run(stream, writer)
+            with _stopping_on_signals(stream) as caught:
+                summary = await run(stream, writer)
         finally:
-            for signum in EXIT_SIGNAL:
-                loop.remove_signal_handler(signum)
             writer.close()
-    return summary, EXIT_SIGNAL[signal.Signals(caught[0])] if caught else EXIT_OK
+    if not args.quiet:
+        print(f"resolver: {summary}", file=sys.stderr)
+    return _exit_code(caught)
 
 
-async def _demo(args: argparse.Namespace) -> tuple[Summary, int]:
+async def _demo(args: argparse.Namespace) -> int:
     from resolver.testing import EXAMPLE_ZONE, LoopbackDNSServer
 
-    if not args.types:
-        args.types = [[RecordType.A, RecordType.AAAA]]
+    args.fallback = Fallback.NEVER.value
     async with LoopbackDNSServer(EXAMPLE_ZONE) as server:
         if not args.quiet:
             print(f"demo: example zone served on {server.nameserver}", file=sys.stderr)
-        return await _resolve(args, [server.nameserver], [str(DEMO_HOSTS)], Fallback.NEVER.value)
+        types = (RecordType.A, RecordType.AAAA)
+        return await _resolve(args, [server.nameserver], [str(DEMO_HOSTS)], types)
 
 
-def _runner(
-    args: argparse.Namespace,
-) -> Callable[[], Coroutine[Any, Any, tuple[Summary, int]]]:
+def _check_bench_targets(args: argparse.Namespace) -> None:
+    if not args.nameservers:
+        raise ResolverError("bench needs the nameserver to measure: -n HOST[:PORT]")
+    remote = [n for n in map(parse_nameserver, args.nameservers) if not _is_loopback(n)]
+    if remote and not args.yes:
+        raise ResolverError(
+            f"{', '.join(remote)} is not on this machine: bench sends load as fast as it "
+            "can. Measure only servers you run; pass --yes to confirm (and --qps to cap it)"
+        )
+    if remote:
+        print(
+            f"resolver bench: warning: sending load to {', '.join(remote)}"
+            + (f" at up to {args.qps:g} queries/s" if args.qps else " without a rate cap"),
+            file=sys.stderr,
+        )
+
+
+def _is_loopback(nameserver: str) -> bool:
+    host = nameserver.rpartition(":")[0].strip("[]")
+    return ip_address(host).is_loopback
+
+
+async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
+    resolver = _make_resolver(args, args.nameservers)
+    inputs = open_inputs(files)
+
+    def tick(report: BenchReport) -> None:
+        if not args.quiet:
+            latest = report.timeline[-1] / report.interval
+            print(
+                f"bench: {report.elapsed:6.1f} s  {report.total:>10,} done  "
+                f"{latest:>9,.0f} names/s",
+                file=sys.stderr,
+            )
+
+    async with resolver:
+        stream = resolver.resolve_many(lines_of(inputs), types=_types_of(args, [RecordType.A]))
+        with _stopping_on_signals(stream) as caught:
+            report = await measure(
+                stream, interval=args.interval, duration=args.duration, on_tick=tick
+            )
+    print(report.render())
+    return _exit_code(caught)
+
+
+def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
     if args.command == "demo":
         return lambda: _demo(args)
     files = args.files or ["-"]
     if files == ["-"] and sys.stdin.isatty():
         raise ResolverError("no input: give host-list FILEs, or pipe names on standard input")
-    return lambda: _resolve(args, args.nameservers, files, args.fallback)
+    if args.command == "bench":
+        _check_bench_targets(args)
+        return lambda: _bench(args, files)
+    return lambda: _resolve(args, args.nameservers, files)
 
 
 def _loop_factory(no_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -215,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         job = _runner(args)
         with asyncio.Runner(loop_factory=_loop_factory(args.no_uvloop)) as runner:
-            summary, code = runner.run(job())
+            return runner.run(job())
     except BrokenPipeError:
         # The reader went away (`| head`): what it wanted was written; end quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -227,9 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"resolver: error: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    if not args.quiet:
-        print(f"resolver: {summary}", file=sys.stderr)
-    return code
 
 
 if __name__ == "__main__":

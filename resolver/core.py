@@ -12,12 +12,20 @@ from types import TracebackType
 from resolver.engines import Done, Engine
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
+from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
-from resolver.pipeline import ResultStream
+from resolver.pipeline import RateLimit, ResultStream
 from resolver.sources import Source
 
-__all__ = ["Fallback", "Resolver", "parse_nameserver"]
+__all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
+
+
+class EngineName(enum.Enum):
+    """Which engine asks DNS; see the README for how they compare."""
+
+    WIRE = "wire"  #: DNS over UDP on the event loop; hands what it cannot finish to c-ares
+    CARES = "cares"  #: c-ares (pycares) for every query
 
 
 class Fallback(enum.Enum):
@@ -76,6 +84,8 @@ class Resolver:
             malformed responses and refused connections).
         concurrency: the most queries in flight (or finished and not yet consumed).
         fallback: when the system resolver is asked (`Fallback` or its value).
+        engine: which engine asks DNS (`EngineName` or its value).
+        rate: at most this many queries per second (None: no limit).
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -89,6 +99,8 @@ class Resolver:
         tries: int = DEFAULT_TRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
         fallback: Fallback | str = Fallback.AUTO,
+        engine: EngineName | str = EngineName.WIRE,
+        rate: float | None = None,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -96,11 +108,18 @@ class Resolver:
             raise ConfigError("tries must be at least 1")
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
+        if rate is not None and rate <= 0:
+            raise ConfigError("rate must be positive")
         try:
             self.fallback = Fallback(fallback)
         except ValueError:
             choices = ", ".join(f.value for f in Fallback)
             raise ConfigError(f"unknown fallback {fallback!r} (choose: {choices})") from None
+        try:
+            self.engine = EngineName(engine)
+        except ValueError:
+            choices = ", ".join(e.value for e in EngineName)
+            raise ConfigError(f"unknown engine {engine!r} (choose: {choices})") from None
         if isinstance(nameservers, str):
             raise ConfigError("nameservers must be a list of addresses, not one string")
         self.nameservers = [parse_nameserver(n) for n in nameservers] if nameservers else None
@@ -108,7 +127,10 @@ class Resolver:
         self.tries = tries
         self.concurrency = concurrency
         self.slots = asyncio.Semaphore(concurrency)
-        self._dns: CaresEngine | None = None
+        #: Paces queries sent (not invalid lines) when a rate is set.
+        self.rate_limit = RateLimit(rate) if rate else None
+        self._dns: Engine | None = None
+        self._cares: CaresEngine | None = None
         self._system: SystemEngine | None = None
         self._closed = False
 
@@ -127,15 +149,25 @@ class Resolver:
     async def aclose(self) -> None:
         """Release sockets and threads; idempotent. Lookups still running end as ERROR."""
         self._closed = True
-        engines: list[Engine] = [e for e in (self._dns, self._system) if e is not None]
-        for engine in engines:
-            await engine.aclose()
+        # The wire engine first: it answers what it holds itself, c-ares is still open.
+        for engine in (self._dns, self._cares, self._system):
+            if engine is not None:
+                await engine.aclose()
 
-    def _engines(self) -> tuple[CaresEngine, SystemEngine]:
+    def _engines(self) -> tuple[Engine, SystemEngine]:
         if self._closed:
             raise RuntimeError("this Resolver is closed")
         if self._dns is None or self._system is None:
-            self._dns = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            self._cares = cares
+            self._dns = cares
+            if self.engine is EngineName.WIRE:
+                self._dns = WireEngine(
+                    self.nameservers or cares.servers,
+                    timeout=self.timeout,
+                    tries=self.tries,
+                    fallback=cares,
+                )
             self._system = SystemEngine()
         return self._dns, self._system
 
@@ -188,6 +220,8 @@ class Resolver:
                 future.set_result(result)
 
         async with self.slots:
+            if self.rate_limit is not None:
+                await self.rate_limit.acquire()
             self.submit(query, done)
             return await future
 

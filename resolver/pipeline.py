@@ -9,6 +9,7 @@ however long the input and however slow the consumer.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -22,7 +23,34 @@ from resolver.writers import Writer
 if TYPE_CHECKING:
     from resolver.core import Resolver
 
-__all__ = ["ResultStream", "Summary", "run"]
+__all__ = ["RateLimit", "ResultStream", "Summary", "run"]
+
+
+class RateLimit:
+    """A token bucket: on average `rate` acquisitions per second, bursts of at most `burst`.
+
+    Waiting sleeps for a whole batch of tokens at once (at least a millisecond), so a high
+    rate costs a sleep per batch, not per query.
+    """
+
+    def __init__(self, rate: float, burst: int | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1, int(rate / 100))  # 10 ms worth
+        self._tokens = float(self.burst)
+        self._last = time.monotonic()
+
+    async def acquire(self) -> None:
+        """Wait for one token."""
+        while True:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await asyncio.sleep(max((1 - self._tokens) / self.rate, 0.001))
 
 
 class ResultStream(AsyncIterator[Result]):
@@ -62,15 +90,17 @@ class ResultStream(AsyncIterator[Result]):
             self._wake.set()
 
     async def _feed(self) -> None:
-        slots = self._resolver.slots
+        slots, limit = self._resolver.slots, self._resolver.rate_limit
         async with aclosing(queries_from(self._source, self._types)) as items:
             async for item in items:
                 await slots.acquire()  # held until the result is yielded
                 self.submitted += 1
                 if isinstance(item, InvalidInput):
                     self._deliver(Result.for_invalid(item))
-                else:
-                    self._resolver.submit(item, self._deliver)
+                    continue
+                if limit is not None:
+                    await limit.acquire()
+                self._resolver.submit(item, self._deliver)
 
     async def __anext__(self) -> Result:
         if self._closed:

@@ -63,6 +63,11 @@ def loop_flag(request: pytest.FixtureRequest) -> list[str]:
     return ["--no-uvloop"] if request.param == "asyncio" else []
 
 
+@pytest.fixture(params=["wire", "cares"])
+def engine_flag(request: pytest.FixtureRequest) -> list[str]:
+    return ["--engine", request.param]
+
+
 def cli(
     *args: str, stdin: str | bytes | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
@@ -84,14 +89,13 @@ def jsonl(text: str) -> list[dict[str, Any]]:
 
 
 def test_file_to_jsonl_every_line_accounted_for(
-    tmp_path: Path, server: LoopbackDNSServer, loop_flag: list[str]
+    tmp_path: Path, server: LoopbackDNSServer, loop_flag: list[str], engine_flag: list[str]
 ) -> None:
     hosts = tmp_path / "hosts.txt"
     hosts.write_text(HOSTS)
     out = tmp_path / "out.jsonl"
-    proc = cli(
-        "resolve", str(hosts), "-n", server.nameserver, "-t", "A,AAAA", "-o", str(out), *loop_flag
-    )
+    args = ["-n", server.nameserver, "-t", "A,AAAA", "-o", str(out), *loop_flag, *engine_flag]
+    proc = cli("resolve", str(hosts), *args)
     assert proc.returncode == 0, proc.stderr
     rows = jsonl(out.read_text())
     assert {(r["line"], r["type"]): r["status"] for r in rows} == EXPECTED

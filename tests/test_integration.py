@@ -3,6 +3,7 @@ zone, the CLI end to end and the library, every row checked against the zone."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.oracle import BULK_ORIGIN, Oracle, bulk_zones, host_list
 
 COUNT = 3000
 TYPES = ["A", "AAAA", "MX", "TXT", "SRV"]
+ENGINES = ["wire", "cares"]
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +61,17 @@ def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zo
     assert not wrong, wrong[:5]
 
 
-def test_cli_against_knot(knot: KnotServer, zones: dict[str, Zone], tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cli_against_knot(
+    knot: KnotServer, zones: dict[str, Zone], tmp_path: Path, engine: str
+) -> None:
     lines = host_list(COUNT)
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "resolver", "resolve", str(hosts), "-n", knot.nameserver,
-         "-t", ",".join(TYPES), "--timeout", "2", "-o", str(out)],
+         "-t", ",".join(TYPES), "--timeout", "2", "-o", str(out), "--engine", engine],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -78,20 +83,23 @@ def test_cli_against_knot(knot: KnotServer, zones: dict[str, Zone], tmp_path: Pa
 async def test_library_agrees_with_knot_and_the_test_server(
     knot: KnotServer, zones: dict[str, Zone]
 ) -> None:
-    """The same questions to Knot and to the in-process server give the same answers."""
+    """The same questions to Knot and to the in-process server, through either engine,
+    give the same answers."""
     lines = host_list(400)
     merged: dict[str, Any] = {}
     for zone in zones.values():
         merged.update(zone)
     async with LoopbackDNSServer(merged) as ours:
         results = {}
-        for server in (knot.nameserver, ours.nameserver):
-            async with Resolver([server], timeout=2) as r:
+        for server, engine in itertools.product((knot.nameserver, ours.nameserver), ENGINES):
+            async with Resolver([server], timeout=2, engine=engine) as r:
                 rows = [
                     (res.line, res.type, res.status, sorted(map(str, res.answers)), res.cnames)
                     async for res in r.resolve_many(lines, types=TYPES)
                 ]
-                results[server] = sorted(rows, key=lambda row: (row[0], row[1].value))
-    assert results[knot.nameserver] == results[ours.nameserver]
-    statuses = {row[2] for row in results[knot.nameserver]}
+                results[server, engine] = sorted(rows, key=lambda row: (row[0], row[1].value))
+    reference = results[knot.nameserver, "cares"]
+    for key, rows in results.items():
+        assert rows == reference, key
+    statuses = {row[2] for row in reference}
     assert {Status.NOERROR, Status.NODATA, Status.NXDOMAIN, Status.INVALID} <= statuses

@@ -34,10 +34,19 @@ async def server(dns_server_factory: MakeServer) -> LoopbackDNSServer:
     return await dns_server_factory(ZONE)
 
 
-def resolver_for(server: LoopbackDNSServer, **kwargs: Any) -> Resolver:
-    kwargs.setdefault("timeout", 0.5)
-    kwargs.setdefault("tries", 2)
-    return Resolver([server.nameserver], **kwargs)
+MakeResolver = Callable[..., Resolver]
+
+
+@pytest.fixture(params=["wire", "cares"])
+def resolver_for(request: pytest.FixtureRequest) -> MakeResolver:
+    """Resolvers on each engine: both must pass every test here."""
+
+    def make(server: LoopbackDNSServer, **kwargs: Any) -> Resolver:
+        kwargs.setdefault("timeout", 0.5)
+        kwargs.setdefault("tries", 2)
+        return Resolver([server.nameserver], engine=request.param, **kwargs)
+
+    return make
 
 
 @pytest.mark.parametrize(
@@ -60,7 +69,11 @@ def resolver_for(server: LoopbackDNSServer, **kwargs: Any) -> Resolver:
     ],
 )
 async def test_every_record_type(
-    server: LoopbackDNSServer, name: str, rtype: str, answers: set[object]
+    server: LoopbackDNSServer,
+    name: str,
+    rtype: str,
+    answers: set[object],
+    resolver_for: MakeResolver,
 ) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup(name, rtype)
@@ -72,13 +85,17 @@ async def test_every_record_type(
     assert result.error is None
 
 
-async def test_addresses_are_packed_ipaddress_objects(server: LoopbackDNSServer) -> None:
+async def test_addresses_are_packed_ipaddress_objects(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup("www.zone.test", "A")
     assert sorted(a.packed for a in result.addresses) == [bytes([192, 0, 2, n]) for n in (1, 2)]
 
 
-async def test_cname_chain_is_followed_and_reported(server: LoopbackDNSServer) -> None:
+async def test_cname_chain_is_followed_and_reported(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup("alias2.zone.test", "A")
         dangling = await r.lookup("dangling.zone.test", "A")
@@ -88,7 +105,9 @@ async def test_cname_chain_is_followed_and_reported(server: LoopbackDNSServer) -
     assert dangling.status is Status.NXDOMAIN
 
 
-async def test_txt_keeps_hostile_text_as_data(server: LoopbackDNSServer) -> None:
+async def test_txt_keeps_hostile_text_as_data(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup("text.zone.test", "TXT")
     assert set(result.answers) == {'=cmd|" /C calc"!A0, "quoted", and\\009tab', "second"}
@@ -104,7 +123,7 @@ async def test_txt_keeps_hostile_text_as_data(server: LoopbackDNSServer) -> None
     ],
 )
 async def test_negative_answers_are_results(
-    server: LoopbackDNSServer, name: str, rtype: str, status: Status
+    server: LoopbackDNSServer, name: str, rtype: str, status: Status, resolver_for: MakeResolver
 ) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup(name, rtype)
@@ -113,7 +132,9 @@ async def test_negative_answers_are_results(
     assert result.error is None
 
 
-async def test_names_are_normalized_before_asking(server: LoopbackDNSServer) -> None:
+async def test_names_are_normalized_before_asking(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         upper = await r.lookup("  WWW.Zone.TEST.  ", "A")
         idn = await r.lookup("bücher.zone.test", "A")
@@ -132,7 +153,7 @@ async def test_names_are_normalized_before_asking(server: LoopbackDNSServer) -> 
     ],
 )
 async def test_ip_literals_are_reverse_lookups(
-    server: LoopbackDNSServer, literal: str, reverse: str
+    server: LoopbackDNSServer, literal: str, reverse: str, resolver_for: MakeResolver
 ) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup(literal, "A")
@@ -142,7 +163,9 @@ async def test_ip_literals_are_reverse_lookups(
 
 
 @pytest.mark.parametrize("bad", ["a..b", "bad name", "x" * 64 + ".test", "nul\0byte.test", ""])
-async def test_bad_input_is_an_invalid_result(server: LoopbackDNSServer, bad: str) -> None:
+async def test_bad_input_is_an_invalid_result(
+    server: LoopbackDNSServer, bad: str, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup(bad, "A")
     assert result.status is Status.INVALID
@@ -162,7 +185,7 @@ async def test_bad_input_is_an_invalid_result(server: LoopbackDNSServer, bad: st
     ],
 )
 async def test_server_faults_become_statuses(
-    server: LoopbackDNSServer, fault: Fault, status: Status
+    server: LoopbackDNSServer, fault: Fault, status: Status, resolver_for: MakeResolver
 ) -> None:
     server.set_fault("www.zone.test", fault)
     async with resolver_for(server, timeout=0.2, tries=1) as r:
@@ -174,7 +197,9 @@ async def test_server_faults_become_statuses(
     assert other.status is Status.NOERROR  # one name's fault stays with that name
 
 
-async def test_truncated_answer_is_asked_again_over_tcp(server: LoopbackDNSServer) -> None:
+async def test_truncated_answer_is_asked_again_over_tcp(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault("www.zone.test", Fault.TRUNCATE)
     async with resolver_for(server) as r:
         result = await r.lookup("www.zone.test", "A")
@@ -183,9 +208,11 @@ async def test_truncated_answer_is_asked_again_over_tcp(server: LoopbackDNSServe
     assert server.count("www.zone.test", transport="tcp") >= 1
 
 
-@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.WRONG_ID, Fault.DROP])
+@pytest.mark.parametrize(
+    "fault", [Fault.GARBAGE, Fault.WRONG_ID, Fault.WRONG_QUESTION, Fault.DROP, Fault.SERVFAIL]
+)
 async def test_one_bad_exchange_is_retried_not_recorded(
-    server: LoopbackDNSServer, fault: Fault
+    server: LoopbackDNSServer, fault: Fault, resolver_for: MakeResolver
 ) -> None:
     server.set_fault("www.zone.test", fault, times=1)
     async with resolver_for(server, timeout=0.3, tries=3) as r:
@@ -194,7 +221,9 @@ async def test_one_bad_exchange_is_retried_not_recorded(
     assert len(result.answers) == 2
 
 
-async def test_garbage_fails_no_other_name_for_good(server: LoopbackDNSServer) -> None:
+async def test_garbage_fails_no_other_name_for_good(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault("www.zone.test", Fault.GARBAGE, times=1)
     names = ["www.zone.test", "v4.zone.test", "alias.zone.test", "alias2.zone.test"]
     async with resolver_for(server, timeout=0.3, tries=3) as r:
@@ -202,7 +231,9 @@ async def test_garbage_fails_no_other_name_for_good(server: LoopbackDNSServer) -
     assert [res.status for res in results] == [Status.NOERROR] * 4
 
 
-async def test_slow_answer_within_timeout(server: LoopbackDNSServer) -> None:
+async def test_slow_answer_within_timeout(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault("www.zone.test", Fault.DELAY, delay=0.2)
     async with resolver_for(server, timeout=1.0, tries=1) as r:
         result = await r.lookup("www.zone.test", "A")
@@ -210,7 +241,9 @@ async def test_slow_answer_within_timeout(server: LoopbackDNSServer) -> None:
     assert result.elapsed >= 0.2
 
 
-async def test_lookup_accepts_a_query_object(server: LoopbackDNSServer) -> None:
+async def test_lookup_accepts_a_query_object(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server) as r:
         result = await r.lookup(Query("www.zone.test", RecordType.AAAA, "mine", line=7))
     assert result.query == "mine"
@@ -224,7 +257,9 @@ async def lines(*items: str) -> AsyncIterator[str]:
         yield item
 
 
-async def test_resolve_many_one_result_per_line_and_type(server: LoopbackDNSServer) -> None:
+async def test_resolve_many_one_result_per_line_and_type(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     source = ["www.zone.test", "# comment", "", "v6.zone.test", "bad name", "192.0.2.1"]
     async with resolver_for(server) as r:
         results = [res async for res in r.resolve_many(source, types=["A", "AAAA"])]
@@ -241,7 +276,9 @@ async def test_resolve_many_one_result_per_line_and_type(server: LoopbackDNSServ
     assert len(results) == len(got)
 
 
-async def test_resolve_many_from_async_iterable_and_queue(server: LoopbackDNSServer) -> None:
+async def test_resolve_many_from_async_iterable_and_queue(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     queue: asyncio.Queue[str | bytes | Query | None] = asyncio.Queue()
     for name in ["www.zone.test", b"v4.zone.test", "nope.zone.test", None]:
         queue.put_nowait(name)
@@ -256,7 +293,9 @@ async def test_resolve_many_from_async_iterable_and_queue(server: LoopbackDNSSer
     assert sorted(res.status.value for res in from_async) == ["INVALID", "NOERROR"]
 
 
-async def test_window_bounds_what_is_in_flight(server: LoopbackDNSServer) -> None:
+async def test_window_bounds_what_is_in_flight(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault(None, Fault.DELAY, delay=0.05)
     names = [f"host{i}.zone.test" for i in range(60)]
     async with resolver_for(server, concurrency=7) as r:
@@ -269,7 +308,9 @@ async def test_window_bounds_what_is_in_flight(server: LoopbackDNSServer) -> Non
     assert seen == 60
 
 
-async def test_breaking_out_gives_the_slots_back(server: LoopbackDNSServer) -> None:
+async def test_breaking_out_gives_the_slots_back(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server, concurrency=3) as r:
         async with r.resolve_many([f"n{i}.zone.test" for i in range(50)]) as stream:
             async for _ in stream:
@@ -281,7 +322,9 @@ async def test_breaking_out_gives_the_slots_back(server: LoopbackDNSServer) -> N
     assert [res.status for res in results] == [Status.NOERROR] * 3
 
 
-async def test_stop_finishes_what_is_in_flight(server: LoopbackDNSServer) -> None:
+async def test_stop_finishes_what_is_in_flight(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault(None, Fault.DELAY, delay=0.1)
     async with resolver_for(server, concurrency=10) as r:
         stream = r.resolve_many(f"n{i}.zone.test" for i in range(1000))
@@ -295,13 +338,17 @@ async def test_stop_finishes_what_is_in_flight(server: LoopbackDNSServer) -> Non
     assert all(res.status is Status.NXDOMAIN for res in results)
 
 
-async def test_many_concurrent_lookups(server: LoopbackDNSServer) -> None:
+async def test_many_concurrent_lookups(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     async with resolver_for(server, concurrency=50) as r:
         results = await asyncio.gather(*(r.lookup("www.zone.test", "A") for _ in range(300)))
     assert {res.status for res in results} == {Status.NOERROR}
 
 
-async def test_close_is_idempotent_and_final(server: LoopbackDNSServer) -> None:
+async def test_close_is_idempotent_and_final(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     r = resolver_for(server)
     async with r:
         assert (await r.lookup("www.zone.test")).ok
@@ -310,7 +357,9 @@ async def test_close_is_idempotent_and_final(server: LoopbackDNSServer) -> None:
         await r.lookup("www.zone.test")
 
 
-async def test_close_answers_what_is_in_flight(server: LoopbackDNSServer) -> None:
+async def test_close_answers_what_is_in_flight(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault(None, Fault.DROP)
     r = resolver_for(server, timeout=5, tries=1)
     async with r:
@@ -322,7 +371,9 @@ async def test_close_answers_what_is_in_flight(server: LoopbackDNSServer) -> Non
     assert "closed" in result.error
 
 
-async def test_cancelled_lookup_leaves_the_resolver_usable(server: LoopbackDNSServer) -> None:
+async def test_cancelled_lookup_leaves_the_resolver_usable(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
     server.set_fault("www.zone.test", Fault.DELAY, delay=0.3)
     async with resolver_for(server, concurrency=1) as r:
         task = asyncio.ensure_future(r.lookup("www.zone.test"))
@@ -359,9 +410,11 @@ def test_bad_settings_are_config_errors() -> None:
             Resolver(["127.0.0.1"], **kwargs)
 
 
-async def test_ipv6_loopback_server(dns_server_factory: MakeServer) -> None:
+async def test_ipv6_loopback_server(
+    dns_server_factory: MakeServer, resolver_for: MakeResolver
+) -> None:
     zone: Zone = {"v6only.test": {"A": ["192.0.2.9"]}}
     server = await dns_server_factory(zone, host="::1")
-    async with Resolver([server.nameserver], timeout=0.5) as r:
+    async with resolver_for(server) as r:
         result = await r.lookup("v6only.test")
     assert result.answers == (ip_address("192.0.2.9"),)

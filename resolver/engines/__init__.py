@@ -12,7 +12,14 @@ from typing import Protocol
 
 from resolver.model import Query, Result
 
-__all__ = ["Done", "Engine"]
+__all__ = ["CLOSED", "REFUSED", "SERVFAIL", "TIMEOUT", "Done", "Engine"]
+
+# The `error` texts every engine gives for the same outcome, so results do not depend on
+# the engine that produced them.
+SERVFAIL = "server failure"
+REFUSED = "query refused"
+TIMEOUT = "no answer within the timeout"
+CLOSED = "cancelled: the resolver was closed"
 
 #: Called exactly once per submitted query, on the event loop thread.
 Done = Callable[[Result], None]

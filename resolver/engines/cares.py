@@ -16,7 +16,7 @@ from typing import Any
 
 import pycares
 
-from resolver.engines import Done
+from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
 
 __all__ = ["CaresEngine", "render_text"]
@@ -28,19 +28,21 @@ _E = pycares.errno
 _ERRORS: dict[int, tuple[Status, str | None, bool]] = {
     _E.ARES_ENODATA: (Status.NODATA, None, False),
     _E.ARES_ENOTFOUND: (Status.NXDOMAIN, None, False),
-    _E.ARES_ESERVFAIL: (Status.SERVFAIL, "server failure", False),
-    _E.ARES_EREFUSED: (Status.REFUSED, "query refused", False),
-    _E.ARES_ETIMEOUT: (Status.TIMEOUT, "no answer within the timeout", False),
+    _E.ARES_ESERVFAIL: (Status.SERVFAIL, SERVFAIL, False),
+    _E.ARES_EREFUSED: (Status.REFUSED, REFUSED, False),
+    _E.ARES_ETIMEOUT: (Status.TIMEOUT, TIMEOUT, False),
     _E.ARES_EFORMERR: (Status.ERROR, "server says the query is malformed (FORMERR)", False),
     _E.ARES_ENOTIMP: (Status.ERROR, "server does not implement this query (NOTIMP)", False),
     _E.ARES_EBADRESP: (Status.ERROR, "malformed response", True),
     _E.ARES_ECONNREFUSED: (Status.ERROR, "connection refused by the nameserver", True),
     _E.ARES_EBADNAME: (Status.INVALID, "name rejected by c-ares", False),
-    _E.ARES_ECANCELLED: (Status.ERROR, "cancelled: the resolver was closed", False),
-    _E.ARES_EDESTRUCTION: (Status.ERROR, "cancelled: the resolver was closed", False),
+    _E.ARES_ECANCELLED: (Status.ERROR, CLOSED, False),
+    _E.ARES_EDESTRUCTION: (Status.ERROR, CLOSED, False),
 }
 
 _NO_TIMER_NEEDED = 0.0
+#: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
+RECYCLE_AFTER = 50_000
 
 
 def render_text(data: bytes) -> str:
@@ -124,98 +126,24 @@ def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str
     return Status.NOERROR, fields
 
 
-class CaresEngine:
-    """Resolve queries through one pycares channel, on the running event loop."""
+class _Channel:
+    """One pycares channel whose sockets the event loop watches."""
 
-    def __init__(
-        self,
-        nameservers: Sequence[str] | None,
-        *,
-        timeout: float,
-        tries: int,
-        receive_buffer: int = 4 << 20,
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._tries = tries
+    def __init__(self, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        self._loop = loop
         self._fds: dict[int, tuple[bool, bool]] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self._in_flight = 0
         self._closed = False
-        self._channel = pycares.Channel(
-            sock_state_cb=self._on_socket_state,
-            timeout=timeout,
-            tries=tries,
-            flags=pycares.ARES_FLAG_NOSEARCH,
-            socket_receive_buffer_size=receive_buffer,
-            servers=list(nameservers) if nameservers else None,
-        )
+        self.in_flight = 0
+        self.sent = 0
+        self.pycares = pycares.Channel(sock_state_cb=self._on_socket_state, **options)
 
-    @property
-    def in_flight(self) -> int:
-        """Queries submitted and not yet answered."""
-        return self._in_flight
-
-    def submit(self, query: Query, done: Done) -> None:
-        """Send `query`; `done` gets its `Result` from the loop."""
-        self._in_flight += 1
-        self._send(query, done, time.perf_counter(), 1)
-
-    def _send(self, query: Query, done: Done, started: float, attempt: int) -> None:
-        if self._closed:
-            self._finish(done, query, started, Status.ERROR, {"error": "resolver is closed"})
-            return
-        callback = functools.partial(self._on_reply, query, done, started, attempt)
-        try:
-            self._channel.query(query.name, query.type.value, callback=callback)
-        except (pycares.AresError, ValueError, TypeError) as exc:
-            # c-ares may refuse synchronously (bad name); answer on the next loop turn so
-            # `done` is never called from inside `submit`.
-            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            status, message, _ = _ERRORS.get(code or -1, (Status.ERROR, str(exc), False))
-            self._loop.call_soon(
-                self._finish, done, query, started, status, {"error": message or str(exc)}
-            )
-            return
+    def query(self, name: str, qtype: int, callback: Any) -> None:
+        """Start a query (raises `AresError` if c-ares refuses it at once)."""
+        self.pycares.query(name, qtype, callback=callback)
+        self.in_flight += 1
+        self.sent += 1
         self._arm_timer()
-
-    def _on_reply(
-        self,
-        query: Query,
-        done: Done,
-        started: float,
-        attempt: int,
-        result: Any,
-        errno: int | None,
-    ) -> None:
-        if errno is None:
-            status, fields = parse_answer(query, result.answer)
-            self._finish(done, query, started, status, fields)
-            return
-        status, message, retry = _ERRORS.get(
-            errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
-        )
-        if retry and attempt < self._tries and not self._closed:
-            # Not from the query's own callback stack: c-ares is mid-processing.
-            self._loop.call_soon(self._send, query, done, started, attempt + 1)
-            return
-        self._finish(done, query, started, status, {"error": message})
-
-    def _finish(
-        self,
-        done: Done,
-        query: Query,
-        started: float,
-        status: Status,
-        fields: dict[str, Any],
-    ) -> None:
-        self._in_flight -= 1
-        done(
-            Result.for_query(
-                query, status, source=Source.DNS, elapsed=time.perf_counter() - started, **fields
-            )
-        )
-
-    # c-ares <-> event loop plumbing
 
     def _on_socket_state(self, fd: int, readable: bool, writable: bool) -> None:
         if self._closed:
@@ -223,12 +151,12 @@ class CaresEngine:
         was_readable, was_writable = self._fds.pop(fd, (False, False))
         if readable != was_readable:
             if readable:
-                self._loop.add_reader(fd, self._channel.process_read_fd, fd)
+                self._loop.add_reader(fd, self.pycares.process_read_fd, fd)
             else:
                 self._loop.remove_reader(fd)
         if writable != was_writable:
             if writable:
-                self._loop.add_writer(fd, self._channel.process_write_fd, fd)
+                self._loop.add_writer(fd, self.pycares.process_write_fd, fd)
             else:
                 self._loop.remove_writer(fd)
         if readable or writable:
@@ -236,7 +164,7 @@ class CaresEngine:
 
     def _arm_timer(self) -> None:
         if self._timer is None and not self._closed:
-            delay: float = self._channel.timeout()  # type: ignore[no-untyped-call]
+            delay: float = self.pycares.timeout()  # type: ignore[no-untyped-call]
             self._timer = self._loop.call_later(
                 delay if delay > _NO_TIMER_NEEDED else 0.05, self._on_timer
             )
@@ -246,15 +174,16 @@ class CaresEngine:
         if self._closed:
             return
         # Lets c-ares expire timed-out attempts and send the next try.
-        self._channel.process_fd(pycares.ARES_SOCKET_BAD, pycares.ARES_SOCKET_BAD)
-        if self._in_flight:
+        self.pycares.process_fd(pycares.ARES_SOCKET_BAD, pycares.ARES_SOCKET_BAD)
+        if self.in_flight:
             self._arm_timer()
 
-    async def aclose(self) -> None:
-        """Cancel what is in flight (each gets an ERROR result) and release the sockets."""
+    def close(self) -> None:
+        """Cancel what is in flight (callbacks run now, with ARES_ECANCELLED) and release
+        the sockets; idempotent."""
         if self._closed:
             return
-        self._channel.cancel()  # runs the pending callbacks now, with ARES_ECANCELLED
+        self.pycares.cancel()
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -265,4 +194,112 @@ class CaresEngine:
             if writable:
                 self._loop.remove_writer(fd)
         self._fds.clear()
-        self._channel.close()
+        self.pycares.close()
+
+
+class CaresEngine:
+    """Resolve queries through pycares, on the running event loop.
+
+    c-ares caches every answer for its TTL and pycares cannot turn that off, so memory
+    would grow with every name of a long run: after `recycle_after` queries the engine
+    starts a fresh channel and closes the old one once its queries are answered.
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None,
+        *,
+        timeout: float,
+        tries: int,
+        receive_buffer: int = 4 << 20,
+        recycle_after: int = RECYCLE_AFTER,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tries = tries
+        self._recycle_after = recycle_after
+        self._closed = False
+        self._options: dict[str, Any] = {
+            "timeout": timeout,
+            "tries": tries,
+            "flags": pycares.ARES_FLAG_NOSEARCH,
+            "socket_receive_buffer_size": receive_buffer,
+            "servers": list(nameservers) if nameservers else None,
+        }
+        self._channel = _Channel(self._loop, **self._options)
+        self._retired: set[_Channel] = set()  # replaced, closed when their queries end
+
+    @property
+    def servers(self) -> list[str]:
+        """The nameservers in use, as `host:port` (from /etc/resolv.conf when not given)."""
+        return list(self._channel.pycares.servers)
+
+    def submit(self, query: Query, done: Done) -> None:
+        """Send `query`; `done` gets its `Result` from the loop."""
+        self._send(query, done, time.perf_counter(), 1)
+
+    def _send(self, query: Query, done: Done, started: float, attempt: int) -> None:
+        if self._closed:
+            result = _result(query, started, Status.ERROR, {"error": CLOSED})
+            self._loop.call_soon(done, result)
+            return
+        channel = self._channel
+        if channel.sent >= self._recycle_after:
+            self._retire(channel)
+            channel = self._channel = _Channel(self._loop, **self._options)
+        callback = functools.partial(self._on_reply, channel, query, done, started, attempt)
+        try:
+            channel.query(query.name, query.type.value, callback)
+        except (pycares.AresError, ValueError, TypeError) as exc:
+            # c-ares may refuse synchronously (bad name); answer on the next loop turn so
+            # `done` is never called from inside `submit`.
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            status, message, _ = _ERRORS.get(code or -1, (Status.ERROR, str(exc), False))
+            result = _result(query, started, status, {"error": message or str(exc)})
+            self._loop.call_soon(done, result)
+
+    def _retire(self, channel: _Channel) -> None:
+        if channel.in_flight:
+            self._retired.add(channel)
+        else:
+            channel.close()
+
+    def _on_reply(
+        self,
+        channel: _Channel,
+        query: Query,
+        done: Done,
+        started: float,
+        attempt: int,
+        result: Any,
+        errno: int | None,
+    ) -> None:
+        channel.in_flight -= 1
+        if channel in self._retired and not channel.in_flight:
+            self._retired.discard(channel)
+            self._loop.call_soon(channel.close)  # not from inside its own callback
+        if errno is None:
+            status, fields = parse_answer(query, result.answer)
+            done(_result(query, started, status, fields))
+            return
+        status, message, retry = _ERRORS.get(
+            errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
+        )
+        if retry and attempt < self._tries and not self._closed:
+            # Not from the query's own callback stack: c-ares is mid-processing.
+            self._loop.call_soon(self._send, query, done, started, attempt + 1)
+            return
+        done(_result(query, started, status, {"error": message}))
+
+    async def aclose(self) -> None:
+        """Cancel what is in flight (each gets an ERROR result) and release the sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        for channel in (*self._retired, self._channel):
+            channel.close()
+        self._retired.clear()
+
+
+def _result(query: Query, started: float, status: Status, fields: dict[str, Any]) -> Result:
+    elapsed = time.perf_counter() - started
+    return Result.for_query(query, status, source=Source.DNS, elapsed=elapsed, **fields)

@@ -11,7 +11,7 @@ import socket
 import time
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from resolver.engines import Done
+from resolver.engines import CLOSED, Done
 from resolver.model import Answer, Query, RecordType, Result, Source, Status
 
 __all__ = ["SYSTEM_TYPES", "SystemEngine"]
@@ -51,7 +51,7 @@ class SystemEngine:
         try:
             status, answers, error = await self._ask(query)
         except asyncio.CancelledError:
-            status, answers, error = Status.ERROR, (), "cancelled: the resolver was closed"
+            status, answers, error = Status.ERROR, (), CLOSED
         done(
             Result.for_query(
                 query,

@@ -1,0 +1,284 @@
+"""The wire engine: DNS over UDP spoken directly on the event loop.
+
+Each nameserver gets a few connected UDP sockets (random source ports chosen by the
+kernel; a connected socket only receives datagrams from its server). A query is a packet
+built from its wire name, sent with a random id unused on its socket; a reply is accepted
+only if its id, question (case-insensitively) and type match, otherwise it is ignored as
+stale or spoofed. Attempts that time out are sent again (to the next server, timeout
+doubled per round, as c-ares does) until `tries` are spent.
+
+Whatever it cannot finish properly (a truncated reply, an rcode it does not handle, a
+malformed reply, an unreachable server) it hands to the c-ares engine, so results never
+depend on the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from collections import deque
+from collections.abc import Sequence
+from ipaddress import ip_address
+
+from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
+from resolver.engines.cares import CaresEngine
+from resolver.model import Query, Result, Source, Status
+from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
+
+__all__ = ["WireEngine"]
+
+SOCKETS_PER_SERVER = 4
+RECEIVE_BUFFER = 4 << 20
+_MAX_REPLY = 65535
+_BATCH = 512  # datagrams read per wake-up before yielding to the loop
+_NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+
+
+class _Pending:
+    """One query in flight."""
+
+    __slots__ = ("attempt", "done", "qid", "qname", "query", "server", "sock", "started")
+
+    def __init__(self, query: Query, done: Done, qname: bytes, server: int) -> None:
+        self.query = query
+        self.done = done
+        self.qname = qname
+        self.server = server  # index of the first server asked
+        self.started = time.perf_counter()
+        self.attempt = 0  # attempts sent so far
+        self.qid = 0
+        self.sock: _Socket | None = None  # where the current attempt waits; None when ended
+
+
+class _Socket:
+    """A connected UDP socket to one server, with the queries waiting on it by id."""
+
+    __slots__ = ("pending", "sock")
+
+    def __init__(self, family: socket.AddressFamily, address: tuple[str, int]) -> None:
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is not None:
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                    break
+                except OSError:
+                    continue
+        self.sock.setblocking(False)
+        self.sock.connect(address)
+        self.pending: dict[int, _Pending] = {}
+
+
+def _address(nameserver: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    """`"127.0.0.1:53"` / `"[::1]:53"` -> (family, (host, port))."""
+    host, _, port = nameserver.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ip_address(host).version == 6 else socket.AF_INET
+    return family, (host, int(port))
+
+
+class WireEngine:
+    """Resolve queries over UDP directly, handing what it cannot finish to `fallback`."""
+
+    def __init__(
+        self,
+        nameservers: Sequence[str],
+        *,
+        timeout: float,
+        tries: int,
+        fallback: CaresEngine,
+        sockets_per_server: int = SOCKETS_PER_SERVER,
+    ) -> None:
+        if not nameservers:
+            raise ValueError("the wire engine needs at least one nameserver")
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
+        self._tries = tries
+        self._fallback = fallback
+        self._closed = False
+        self._next_server = 0
+        self._servers: list[list[_Socket]] = []
+        for nameserver in nameservers:
+            family, address = _address(nameserver)
+            sockets = [_Socket(family, address) for _ in range(sockets_per_server)]
+            for s in sockets:
+                self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
+            self._servers.append(sockets)
+        # One FIFO of (deadline, entry, attempt) per timeout length: each stays in deadline
+        # order. Answered or re-sent attempts are dropped lazily when they reach the front.
+        self._waiting: dict[float, deque[tuple[float, _Pending, int]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    # sending
+
+    def submit(self, query: Query, done: Done) -> None:
+        """Send `query`; `done` gets its `Result` later, from the loop."""
+        if self._closed:
+            result = self._result(query, time.perf_counter(), Status.ERROR, error=CLOSED)
+            self._loop.call_soon(done, result)
+            return
+        try:
+            qname = encode_name(query.name)
+        except WireError:
+            self._loop.call_soon(self._fallback.submit, query, done)
+            return
+        self._next_server = (self._next_server + 1) % len(self._servers)
+        self._send(_Pending(query, done, qname, self._next_server))
+
+    def _send(self, entry: _Pending) -> None:
+        servers = self._servers
+        sockets = servers[(entry.server + entry.attempt) % len(servers)]  # next server per try
+        sock = sockets[random.randrange(len(sockets))]
+        pending = sock.pending
+        qid = random.getrandbits(16)
+        while qid in pending:
+            qid = random.getrandbits(16)
+        timeout = self._timeout * (1 << (entry.attempt // len(servers)))  # doubled per round
+        entry.attempt += 1
+        entry.qid = qid
+        entry.sock = sock
+        pending[qid] = entry
+        try:
+            sock.sock.send(build_query(qid, entry.qname, entry.query.type.value))
+        except (BlockingIOError, InterruptedError):
+            pass  # a full send buffer is a lost datagram: the timeout retries it
+        except OSError:
+            # The server is unreachable from here (e.g. ICMP refused): c-ares decides.
+            del pending[qid]
+            entry.sock = None
+            self._hand_over(entry)
+            return
+        deadline = self._loop.time() + timeout
+        waiting = self._waiting.get(timeout)
+        if waiting is None:
+            waiting = self._waiting[timeout] = deque()
+        waiting.append((deadline, entry, entry.attempt))
+        if self._timer is None or deadline < self._timer_at:
+            self._arm_timer(deadline)
+
+    # receiving
+
+    def _on_readable(self, s: _Socket) -> None:
+        recv, pending = s.sock.recv, s.pending
+        for _ in range(_BATCH):
+            try:
+                packet = recv(_MAX_REPLY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                # ICMP port unreachable & co: the server is not answering on this socket.
+                for waiting in list(pending.values()):
+                    waiting.sock = None
+                    self._hand_over(waiting)
+                pending.clear()
+                continue
+            if len(packet) < 12:
+                continue
+            entry = pending.get(int.from_bytes(packet[:2], "big"))
+            if entry is not None:
+                self._on_reply(packet, entry)
+
+    def _on_reply(self, packet: bytes, entry: _Pending) -> None:
+        try:
+            reply = decode_reply(packet, entry.qname, entry.query.type.value)
+        except Mismatch:
+            return  # not an answer to this query: keep waiting for the real one
+        except WireError:
+            reply = None
+        assert entry.sock is not None
+        del entry.sock.pending[entry.qid]
+        entry.sock = None
+        if reply is None or reply.truncated:
+            self._hand_over(entry)
+            return
+        rcode = reply.rcode
+        if rcode == _NOERROR:
+            status = Status.NOERROR if reply.answers else Status.NODATA
+            entry.done(
+                self._result(
+                    entry.query,
+                    entry.started,
+                    status,
+                    answers=reply.answers,
+                    ttl=reply.ttl,
+                    cnames=reply.cnames,
+                )
+            )
+        elif rcode == _NXDOMAIN:
+            entry.done(self._result(entry.query, entry.started, Status.NXDOMAIN))
+        elif rcode in (_SERVFAIL, _REFUSED) and entry.attempt < self._tries:
+            self._send(entry)  # like c-ares: another try, on the next server
+        elif rcode == _SERVFAIL:
+            entry.done(self._result(entry.query, entry.started, Status.SERVFAIL, error=SERVFAIL))
+        elif rcode == _REFUSED:
+            entry.done(self._result(entry.query, entry.started, Status.REFUSED, error=REFUSED))
+        else:
+            self._hand_over(entry)
+
+    # timeouts
+
+    def _arm_timer(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        earliest: float | None = None
+        for waiting in list(self._waiting.values()):  # _expire may add to them
+            while waiting:
+                deadline, entry, attempt = waiting[0]
+                live = entry.sock is not None and entry.attempt == attempt
+                if live and deadline > now:
+                    if earliest is None or deadline < earliest:
+                        earliest = deadline
+                    break
+                waiting.popleft()
+                if live:
+                    self._expire(entry)
+        rearm = earliest is not None and (self._timer is None or earliest < self._timer_at)
+        if rearm and earliest is not None and not self._closed:
+            self._arm_timer(earliest)
+
+    def _expire(self, entry: _Pending) -> None:
+        assert entry.sock is not None
+        del entry.sock.pending[entry.qid]
+        entry.sock = None
+        if entry.attempt < self._tries:
+            self._send(entry)
+        else:
+            entry.done(self._result(entry.query, entry.started, Status.TIMEOUT, error=TIMEOUT))
+
+    # endings
+
+    def _hand_over(self, entry: _Pending) -> None:
+        """Let c-ares answer what this engine cannot."""
+        self._fallback.submit(entry.query, entry.done)
+
+    @staticmethod
+    def _result(query: Query, started: float, status: Status, **fields: object) -> Result:
+        elapsed = time.perf_counter() - started
+        return Result.for_query(query, status, source=Source.DNS, elapsed=elapsed, **fields)
+
+    async def aclose(self) -> None:
+        """Answer everything in flight with an ERROR result and close the sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for sockets in self._servers:
+            for s in sockets:
+                self._loop.remove_reader(s.sock.fileno())
+                for entry in s.pending.values():
+                    entry.sock = None
+                    entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
+                s.pending.clear()
+                s.sock.close()
+        self._waiting.clear()
