@@ -41,6 +41,10 @@ _COMMENT = re.compile(r"(?:^|\s)#")
 # Whitespace, C0/C1 controls, DEL, and ASCII other than letters, digits, "-", "_", ".".
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.\-\x80-\U0010FFFF]|[\x80-\x9f]|\s")
 # The full stops UTS #46 maps to ".", so that labels split where idna would split them.
+#: A plain lowercase ASCII name (one trailing dot allowed): valid as it is, no IDNA needed.
+_PLAIN = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?")
+#: Only these characters can spell an IP literal (brackets are looked at separately).
+_MAYBE_IP = re.compile(r"[0-9A-Fa-f.:]+")
 _DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
 _CHAR_NAMES = {" ": "space", "\t": "tab", "\n": "line feed", "\r": "carriage return"}
 
@@ -78,6 +82,10 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
 def normalize_name(text: str) -> str:
     """`text` trimmed, without one trailing dot, as lowercase A-labels; raises `InvalidName`."""
     name = text.strip()
+    if name.isascii():  # the common case, without the checks IDNA needs
+        lower = name.lower()
+        if _PLAIN.fullmatch(lower) and len(lower.removesuffix(".")) <= MAX_NAME:
+            return lower.removesuffix(".")
     if not name:
         raise InvalidName("empty name")
     if len(name) > _MAX_INPUT:
@@ -103,6 +111,8 @@ def reverse_name(address: IPv4Address | IPv6Address) -> str:
 def _parse_address(body: str) -> IPv4Address | IPv6Address | None:
     """The address `body` spells, or None if it is not an IP literal; raises `InvalidName`."""
     bracketed = body.startswith("[") and body.endswith("]")
+    if not bracketed and not _MAYBE_IP.fullmatch(body.partition("%")[0]):
+        return None  # most lines: a name, not worth an exception from ipaddress
     literal = body[1:-1] if bracketed else body
     address, percent, _ = literal.partition("%")
     try:

@@ -35,6 +35,8 @@ FIELDS = (
 FORMATS = ("jsonl", "csv")
 _BATCH = 64 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: One encoder for every row: `json.dumps` with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def record(result: Result) -> dict[str, Any]:
@@ -111,7 +113,7 @@ class JsonlWriter(_BatchWriter):
 
     def write(self, result: Result) -> None:
         """Add one row."""
-        self._add(json.dumps(record(result), ensure_ascii=False).encode() + b"\n")
+        self._add((_JSON(record(result)) + "\n").encode())
 
 
 def _cell(value: Any) -> Any:

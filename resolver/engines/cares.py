@@ -18,8 +18,9 @@ import pycares
 
 from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
+from resolver.wire import render_text
 
-__all__ = ["CaresEngine", "render_text"]
+__all__ = ["CaresEngine"]
 
 _E = pycares.errno
 
@@ -43,23 +44,6 @@ _ERRORS: dict[int, tuple[Status, str | None, bool]] = {
 _NO_TIMER_NEEDED = 0.0
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 50_000
-
-
-def render_text(data: bytes) -> str:
-    """TXT data as one line of text: UTF-8 kept, control and undecodable bytes as `\\DDD`."""
-    text = data.decode("utf-8", "surrogateescape")
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
-            out.append(f"\\{code - 0xDC00:03d}")
-        elif code < 0x20 or 0x7F <= code < 0xA0:
-            out.append(f"\\{code:03d}")
-        elif ch == "\\":
-            out.append("\\\\")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _answer(qtype: int, data: Any) -> Answer | None:

@@ -111,6 +111,8 @@ class WireEngine:
         self._waiting: dict[float, deque[tuple[float, _Pending, int]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
+        self._flush_soon = False
 
     # sending
 
@@ -141,16 +143,10 @@ class WireEngine:
         entry.qid = qid
         entry.sock = sock
         pending[qid] = entry
-        try:
-            sock.sock.send(build_query(qid, entry.qname, entry.query.type.value))
-        except (BlockingIOError, InterruptedError):
-            pass  # a full send buffer is a lost datagram: the timeout retries it
-        except OSError:
-            # The server is unreachable from here (e.g. ICMP refused): c-ares decides.
-            del pending[qid]
-            entry.sock = None
-            self._hand_over(entry)
-            return
+        self._outbox.append((entry, build_query(qid, entry.qname, entry.query.type.value)))
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
         deadline = self._loop.time() + timeout
         waiting = self._waiting.get(timeout)
         if waiting is None:
@@ -158,6 +154,28 @@ class WireEngine:
         waiting.append((deadline, entry, entry.attempt))
         if self._timer is None or deadline < self._timer_at:
             self._arm_timer(deadline)
+
+    def _flush(self) -> None:
+        """Send what this loop iteration queued, in one burst.
+
+        Sending each packet the moment it is ready wakes the server once per packet (on
+        loopback that costs several times the send itself); a burst wakes it once.
+        """
+        self._flush_soon = False
+        outbox, self._outbox = self._outbox, []
+        for entry, packet in outbox:
+            s = entry.sock
+            if s is None:
+                continue  # answered or ended meanwhile (e.g. by aclose)
+            try:
+                s.sock.send(packet)
+            except (BlockingIOError, InterruptedError):
+                pass  # a full send buffer is a lost datagram: the timeout retries it
+            except OSError:
+                # The server is unreachable from here (e.g. ICMP refused): c-ares decides.
+                del s.pending[entry.qid]
+                entry.sock = None
+                self._hand_over(entry)
 
     # receiving
 
@@ -195,16 +213,21 @@ class WireEngine:
             self._hand_over(entry)
             return
         rcode = reply.rcode
-        if rcode == _NOERROR:
-            status = Status.NOERROR if reply.answers else Status.NODATA
+        if rcode == _NOERROR:  # the hot path: build the Result directly
+            query = entry.query
             entry.done(
-                self._result(
-                    entry.query,
-                    entry.started,
-                    status,
-                    answers=reply.answers,
-                    ttl=reply.ttl,
-                    cnames=reply.cnames,
+                Result(
+                    query.text,
+                    query.name,
+                    query.type,
+                    Status.NOERROR if reply.answers else Status.NODATA,
+                    reply.answers,
+                    reply.ttl,
+                    reply.cnames,
+                    Source.DNS,
+                    None,
+                    query.line,
+                    time.perf_counter() - entry.started,
                 )
             )
         elif rcode == _NXDOMAIN:
