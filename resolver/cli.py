@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from ipaddress import ip_address
 from pathlib import Path
@@ -26,7 +28,8 @@ from resolver.core import (
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import ResultStream, run
 from resolver.sources import close_inputs, lines_of, open_inputs
-from resolver.writers import FORMATS, open_writer
+from resolver.workers import run_workers, worker_summary
+from resolver.writers import FORMATS, format_for, open_writer
 
 __all__ = ["main"]
 
@@ -40,6 +43,13 @@ def _types(text: str) -> list[RecordType]:
         return [RecordType.parse(t) for t in text.split(",") if t.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N: {text!r}")
+    return int(k), int(n)
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
@@ -161,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_query_options(resolve, default_types="A")
     _add_output_options(resolve)
+    resolve.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="N processes, each with its own event loop and sockets and every N-th line "
+        "of the input, merged into one output (default: 1). Stdin is read into a "
+        "temporary file first",
+    )
+    resolve.add_argument("--worker", type=_share, help=argparse.SUPPRESS)  # K/N: a worker
 
     demo = commands.add_parser(
         "demo",
@@ -247,22 +267,70 @@ async def _resolve(
 ) -> int:
     # Every setting and file is checked before the output file is created.
     resolver = _make_resolver(args, nameservers)
+    share = getattr(args, "worker", None)
+    if getattr(args, "workers", 1) > 1 and share is None:
+        return await _resolve_in_workers(args, files)
     inputs = open_inputs(files)
     try:
-        writer = open_writer(args.output, args.format)
+        writer = open_writer(args.output, args.format, header=share is None)
     except BaseException:
         close_inputs(inputs)
         raise
     async with resolver:
-        stream = resolver.resolve_many(lines_of(inputs), types=_types_of(args, default_types))
+        types = _types_of(args, default_types)
+        stream = resolver.resolve_many(lines_of(inputs), types, share=share or (0, 1))
         try:
             with _stopping_on_signals(stream) as caught:
                 summary = await run(stream, writer)
         finally:
             writer.close()
-    if not args.quiet:
+    if share is not None:
+        print(worker_summary(summary), file=sys.stderr)
+    elif not args.quiet:
         print(f"resolver: {summary}", file=sys.stderr)
     return _exit_code(caught)
+
+
+def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> list[str]:
+    """The command line of worker `k` of `args.workers`: the same settings, its share of the
+    lines, rows on stdout in the run's format, the window and rate divided between them."""
+    n = args.workers
+    command = [sys.executable, "-m", "resolver", "resolve", *files, "--worker", f"{k}/{n}"]
+    command += ["-o", "-", "--format", format_for(args.output, args.format)]
+    command += ["-c", str(max(1, args.concurrency // n)), "--timeout", str(args.timeout)]
+    command += ["--tries", str(args.tries), "--engine", args.engine, "--fallback", args.fallback]
+    command += [arg for t in _types_of(args, [RecordType.A]) for arg in ("-t", t.name)]
+    command += [arg for ns in args.nameservers or () for arg in ("-n", ns)]
+    if args.qps:
+        command += ["--qps", str(args.qps / n)]
+    if args.no_uvloop:
+        command.append("--no-uvloop")
+    return command
+
+
+async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) -> int:
+    close_inputs(open_inputs([f for f in files if f != "-"]))  # unreadable: fail once, now
+    with tempfile.TemporaryDirectory(prefix="resolver-") as tmp:
+        if "-" in files:  # every worker reads the input: keep stdin in a file
+            spooled = os.path.join(tmp, "stdin")
+            await asyncio.to_thread(_spool_stdin, spooled)
+            files = [spooled if f == "-" else f for f in files]
+        writer = open_writer(args.output, args.format)
+        try:
+            commands = [_worker_command(args, files, k) for k in range(args.workers)]
+            summary, codes = await run_workers(commands, writer)
+        finally:
+            writer.close()
+    if not args.quiet:
+        print(f"resolver: {summary} ({args.workers} workers)", file=sys.stderr)
+    if failed := [code for code in codes if code not in (EXIT_OK, *EXIT_SIGNAL.values())]:
+        return failed[0]
+    return max(codes)  # 130/143 when interrupted
+
+
+def _spool_stdin(path: str) -> None:
+    with open(path, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
 
 
 async def _demo(args: argparse.Namespace) -> int:

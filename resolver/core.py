@@ -229,6 +229,8 @@ class Resolver:
         self,
         source: Source,
         types: Sequence[str | RecordType] = (RecordType.A,),
+        *,
+        share: tuple[int, int] = (0, 1),
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
@@ -236,5 +238,10 @@ class Resolver:
         `source` is an iterable or async iterable of lines (or `Query` objects), or an
         `asyncio.Queue` of them ended by `None` (or, on Python 3.13+, `Queue.shutdown()`).
         Blank lines and `#` comments are skipped; bad lines give INVALID results.
+        `share=(k, n)` resolves only lines k+1, k+1+n, ... (for splitting an input
+        between n processes; line numbers stay those of the whole input).
         """
-        return ResultStream(self, source, [RecordType.parse(t) for t in types])
+        k, n = share
+        if not 0 <= k < n:
+            raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
+        return ResultStream(self, source, [RecordType.parse(t) for t in types], share)

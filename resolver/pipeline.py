@@ -47,7 +47,7 @@ class RateLimit:
             now = time.monotonic()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
             self._last = now
-            if self._tokens >= 1:
+            if self._tokens >= 1 - 1e-9:  # a sleep of exactly (1 - tokens) / rate suffices
                 self._tokens -= 1
                 return
             await asyncio.sleep(max((1 - self._tokens) / self.rate, 0.001))
@@ -61,10 +61,17 @@ class ResultStream(AsyncIterator[Result]):
     `async with`) abandons what is left.
     """
 
-    def __init__(self, resolver: Resolver, source: Source, types: Sequence[RecordType]) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        source: Source,
+        types: Sequence[RecordType],
+        share: tuple[int, int] = (0, 1),
+    ) -> None:
         self._resolver = resolver
         self._source = source
         self._types = types
+        self._share = share
         self._ready: deque[Result] = deque()
         self._wake = asyncio.Event()
         self._feeder: asyncio.Task[None] | None = None
@@ -91,7 +98,7 @@ class ResultStream(AsyncIterator[Result]):
 
     async def _feed(self) -> None:
         slots, limit = self._resolver.slots, self._resolver.rate_limit
-        async with aclosing(queries_from(self._source, self._types)) as items:
+        async with aclosing(queries_from(self._source, self._types, self._share)) as items:
             async for item in items:
                 await slots.acquire()  # held until the result is yielded
                 self.submitted += 1

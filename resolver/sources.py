@@ -111,13 +111,20 @@ async def _items(source: Source) -> AsyncGenerator[Item, None]:
 
 
 async def queries_from(
-    source: Source, types: Sequence[RecordType]
+    source: Source, types: Sequence[RecordType], share: tuple[int, int] = (0, 1)
 ) -> AsyncGenerator[Query | InvalidInput, None]:
-    """Queries (or INVALID items) for every line of `source`, each line numbered."""
+    """Queries (or INVALID items) for every line of `source`, each line numbered.
+
+    `share=(k, n)` takes only every n-th line, starting with line k + 1: n processes
+    with k = 0 .. n-1 split one input between them, numbering lines alike.
+    """
     line = 0
+    offset, step = share
     async with aclosing(_items(source)) as items:
         async for item in items:
             line += 1
+            if step > 1 and (line - 1) % step != offset:
+                continue
             if isinstance(item, Query):
                 yield item
                 continue

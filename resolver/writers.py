@@ -16,7 +16,16 @@ from typing import IO, Any, Protocol
 
 from resolver.model import ResolverError, Result
 
-__all__ = ["FIELDS", "FORMATS", "CsvWriter", "JsonlWriter", "Writer", "open_writer", "record"]
+__all__ = [
+    "FIELDS",
+    "FORMATS",
+    "CsvWriter",
+    "JsonlWriter",
+    "RowWriter",
+    "Writer",
+    "open_writer",
+    "record",
+]
 
 #: The columns of every record, in order.
 FIELDS = (
@@ -69,6 +78,16 @@ class Writer(Protocol):
         """Flush and release the file (stdout is flushed, not closed)."""
 
 
+class RowWriter(Protocol):
+    """A sink for rows already encoded (by a worker process)."""
+
+    def write_rows(self, data: bytes) -> None:
+        """Add whole rows, each ending in a newline."""
+
+    def flush(self) -> None:
+        """Write every pending row, whole."""
+
+
 class _BatchWriter:
     """Keeps encoded rows until a batch is full, then writes them in one go."""
 
@@ -76,7 +95,6 @@ class _BatchWriter:
         self._out = out
         self._rows: list[bytes] = []
         self._size = 0
-        self.rows_written = 0
 
     def _add(self, row: bytes) -> None:
         self._rows.append(row)
@@ -84,11 +102,14 @@ class _BatchWriter:
         if self._size >= _BATCH:
             self.flush()
 
+    def write_rows(self, data: bytes) -> None:
+        """Add whole rows already encoded in this writer's format."""
+        self._add(data)
+
     def flush(self) -> None:
         if not self._rows:
             return
         data = b"".join(self._rows)
-        count = len(self._rows)
         self._rows.clear()
         self._size = 0
         view = memoryview(data)
@@ -98,7 +119,6 @@ class _BatchWriter:
                 raise OSError("the output took no bytes")
             view = view[written:]
         self._out.flush()
-        self.rows_written += count
 
     def close(self) -> None:
         try:
@@ -166,8 +186,11 @@ def format_for(path: str | None, format: str | None) -> str:
     return "jsonl"
 
 
-def open_writer(path: str | None, format: str | None = None) -> JsonlWriter | CsvWriter:
-    """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies."""
+def open_writer(
+    path: str | None, format: str | None = None, *, header: bool = True
+) -> JsonlWriter | CsvWriter:
+    """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies;
+    `header=False` leaves out the CSV header row."""
     kind = format_for(path, format)
     if path is None or path == "-":
         out: IO[bytes] = sys.stdout.buffer
@@ -176,4 +199,4 @@ def open_writer(path: str | None, format: str | None = None) -> JsonlWriter | Cs
             out = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by the writer
         except OSError as exc:
             raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return CsvWriter(out) if kind == "csv" else JsonlWriter(out)
+    return CsvWriter(out, header=header) if kind == "csv" else JsonlWriter(out)

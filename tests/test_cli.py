@@ -206,7 +206,13 @@ def test_help_reads_well() -> None:
         assert option in proc.stdout
 
 
-def test_interrupt_finishes_in_flight_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"]
+)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_interrupt_finishes_in_flight_and_exits_130(
+    tmp_path: Path, workers: str, signum: signal.Signals, code: int
+) -> None:
     hosts = tmp_path / "many.txt"
     hosts.write_text("".join(f"host{i}.zone.test\n" for i in range(5000)))
     out = tmp_path / "out.jsonl"
@@ -225,15 +231,17 @@ def test_interrupt_finishes_in_flight_and_exits_130(tmp_path: Path) -> None:
                 "20",
                 "-o",
                 str(out),
+                "--workers",
+                workers,
             ],
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
         while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     rows = jsonl(out.read_text())  # every row whole
     assert 0 < len(rows) < 5000
     assert {r["status"] for r in rows} == {"NXDOMAIN"}
@@ -275,3 +283,73 @@ def test_bad_settings_create_no_output_file(tmp_path: Path) -> None:
     proc = cli("resolve", str(hosts), "-n", "dns.example", "-o", str(out))
     assert proc.returncode == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_workers_merge_one_output(tmp_path: Path, server: LoopbackDNSServer, fmt: str) -> None:
+    lines = [f"h{i}.zone.test" if i % 3 else "www.zone.test" for i in range(500)] + ["bad name"]
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(lines) + "\n")
+    out = tmp_path / f"out.{fmt}"
+    proc = cli(
+        "resolve",
+        str(hosts),
+        "-n",
+        server.nameserver,
+        "-t",
+        "A,AAAA",
+        "--workers",
+        "3",
+        "-o",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    if fmt == "csv":
+        with out.open(newline="") as f:
+            rows: list[dict[str, Any]] = list(csv.DictReader(f))
+        assert out.read_text().count("query,name,type") == 1  # one header
+    else:
+        rows = jsonl(out.read_text())
+    keys = [(int(r["line"]), r["type"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * len(lines)
+    assert {line for line, _ in keys} == set(range(1, len(lines) + 1))
+    statuses = {(int(r["line"]), r["type"]): r["status"] for r in rows}
+    assert statuses[1, "A"] == "NOERROR"
+    assert statuses[2, "A"] == "NXDOMAIN"
+    assert statuses[len(lines), "A"] == "INVALID"
+    assert "(3 workers)" in proc.stderr
+    assert f"NOERROR {2 * 167}" in proc.stderr
+
+
+def test_workers_read_stdin(server: LoopbackDNSServer) -> None:
+    names = "".join(f"n{i}.zone.test\n" for i in range(50)) + "www.zone.test\n"
+    proc = cli("resolve", "-", "-n", server.nameserver, "--workers", "2", stdin=names)
+    assert proc.returncode == 0, proc.stderr
+    rows = jsonl(proc.stdout)
+    assert sorted(r["line"] for r in rows) == list(range(1, 52))
+    assert next(r for r in rows if r["line"] == 51)["status"] == "NOERROR"
+
+
+def test_bench_reports_rate_latency_and_statuses(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i}.zone.test\n" for i in range(300)) + "www.zone.test\nbad name\n")
+    proc = cli("bench", str(hosts), "-n", server.nameserver, "--interval", "0.2", "--qps", "2000")
+    assert proc.returncode == 0, proc.stderr
+    assert "names/s" in proc.stdout
+    assert "p50" in proc.stdout
+    assert "p99" in proc.stdout
+    assert "NXDOMAIN     300" in proc.stdout
+    assert "NOERROR      1" in proc.stdout
+    assert "INVALID      1" in proc.stdout
+    assert server.count() >= 301
+
+
+def test_bench_refuses_remote_servers_without_yes(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\n")
+    # Refused before anything is sent: no packet leaves for 192.0.2.1.
+    proc = cli("bench", str(hosts), "-n", "192.0.2.1")
+    assert proc.returncode == 2
+    assert "not on this machine" in proc.stderr
+    assert "--yes" in proc.stderr
+    assert cli("bench", str(hosts)).returncode == 2  # no nameserver at all

@@ -1,0 +1,59 @@
+"""Pipeline pieces with a virtual clock: no real waiting, no wall-clock assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from resolver.pipeline import RateLimit
+
+
+class Clock:
+    """Stands in for time.monotonic and asyncio.sleep: sleeping advances the clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(asyncio, "sleep", fake.sleep)
+    return fake
+
+
+@pytest.mark.parametrize("rate", [5.0, 100.0, 20_000.0])
+async def test_rate_limit_keeps_the_average_rate(clock: Clock, rate: float) -> None:
+    limit = RateLimit(rate)
+    start = clock.now
+    count = int(rate * 10)
+    for _ in range(count):
+        await limit.acquire()
+    elapsed = clock.now - start
+    # After the first burst, every token costs 1/rate: the average is the rate.
+    assert (count - limit.burst) / rate <= elapsed <= count / rate + 0.01
+
+
+async def test_rate_limit_bursts_are_bounded(clock: Clock) -> None:
+    limit = RateLimit(1000.0, burst=10)
+    clock.now += 3600  # a long pause does not bank more than one burst
+    start = clock.now
+    for _ in range(10):
+        await limit.acquire()
+    assert clock.now == start  # the burst is free
+    await limit.acquire()
+    assert clock.now > start  # the next one waits
+
+
+def test_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RateLimit(0)
