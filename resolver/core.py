@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import ip_address
 from types import TracebackType
 
@@ -129,13 +129,12 @@ class Resolver:
         self.slots = asyncio.Semaphore(concurrency)
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
-        self._dns: Engine | None = None
-        self._cares: CaresEngine | None = None
-        self._system: SystemEngine | None = None
+        self._engines: list[Engine] = []
+        self._route: Callable[[Query, Done], None] | None = None  # set by _open()
         self._closed = False
 
     async def __aenter__(self) -> Resolver:
-        self._engines()
+        self._open()
         return self
 
     async def __aexit__(
@@ -149,54 +148,63 @@ class Resolver:
     async def aclose(self) -> None:
         """Release sockets and threads; idempotent. Lookups still running end as ERROR."""
         self._closed = True
+        self._route = self._refuse
         # The wire engine first: it answers what it holds itself, c-ares is still open.
-        for engine in (self._dns, self._cares, self._system):
-            if engine is not None:
-                await engine.aclose()
+        for engine in self._engines:
+            await engine.aclose()
 
-    def _engines(self) -> tuple[Engine, SystemEngine]:
-        if self._closed:
-            raise RuntimeError("this Resolver is closed")
-        if self._dns is None or self._system is None:
-            cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
-            self._cares = cares
-            self._dns = cares
-            if self.engine is EngineName.WIRE:
-                self._dns = WireEngine(
-                    self.nameservers or cares.servers,
-                    timeout=self.timeout,
-                    tries=self.tries,
-                    fallback=cares,
-                )
-            self._system = SystemEngine()
-        return self._dns, self._system
-
-    @property
-    def _falls_back(self) -> bool:
-        return self.fallback is Fallback.ALWAYS or (
+    def _open(self) -> Callable[[Query, Done], None]:
+        """Start the engines (on the running loop) and decide once how queries are routed."""
+        if self._route is not None:
+            return self._route
+        cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+        system = SystemEngine()
+        dns: Engine = cares
+        if self.engine is EngineName.WIRE:
+            dns = WireEngine(
+                self.nameservers or cares.servers,
+                timeout=self.timeout,
+                tries=self.tries,
+                fallback=cares,
+            )
+        self._engines = [dns, cares, system] if dns is not cares else [cares, system]
+        falls_back = self.fallback is Fallback.ALWAYS or (
             self.fallback is Fallback.AUTO and self.nameservers is None
         )
+
+        def dns_then_system(query: Query, done: Done) -> None:
+            if query.type not in SYSTEM_TYPES:
+                dns.submit(query, done)
+                return
+
+            def after_dns(dns_result: Result) -> None:
+                if dns_result.status not in FALLBACK_AFTER or self._closed:
+                    done(dns_result)
+                    return
+
+                def pick(result: Result) -> None:
+                    done(result if result.status is Status.NOERROR else dns_result)
+
+                system.submit(query, pick)
+
+            dns.submit(query, after_dns)
+
+        if self.fallback is Fallback.ONLY:
+            self._route = system.submit
+        elif falls_back:
+            self._route = dns_then_system
+        else:
+            self._route = dns.submit  # the bulk path: straight to the engine
+        return self._route
+
+    @staticmethod
+    def _refuse(query: Query, done: Done) -> None:
+        raise RuntimeError("this Resolver is closed")
 
     def submit(self, query: Query, done: Done) -> None:
         """Resolve `query` and call `done(result)` once, from the loop (the stream path:
         no Task or Future). The caller bounds concurrency (see `slots`)."""
-        dns, system = self._engines()
-        if self.fallback is Fallback.ONLY:
-            system.submit(query, done)
-        elif query.type in SYSTEM_TYPES and self._falls_back:
-            dns.submit(query, lambda result: self._maybe_fall_back(result, query, done))
-        else:
-            dns.submit(query, done)
-
-    def _maybe_fall_back(self, dns_result: Result, query: Query, done: Done) -> None:
-        if dns_result.status not in FALLBACK_AFTER or self._closed:
-            done(dns_result)
-            return
-
-        def pick(system_result: Result) -> None:
-            done(system_result if system_result.status is Status.NOERROR else dns_result)
-
-        self._engines()[1].submit(query, pick)
+        (self._route or self._open())(query, done)
 
     async def lookup(self, name: str | Query, type: str | RecordType = RecordType.A) -> Result:
         """Resolve one name (or IP literal, which means PTR) and return its `Result`.

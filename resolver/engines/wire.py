@@ -112,6 +112,7 @@ class WireEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
+        self._buffer = bytearray(_MAX_REPLY)
         self._flush_soon = False
 
     # sending
@@ -180,10 +181,11 @@ class WireEngine:
     # receiving
 
     def _on_readable(self, s: _Socket) -> None:
-        recv, pending = s.sock.recv, s.pending
+        # recv_into one buffer: recv(65535) would allocate 64 KiB for every datagram.
+        recv_into, pending, buffer = s.sock.recv_into, s.pending, self._buffer
         for _ in range(_BATCH):
             try:
-                packet = recv(_MAX_REPLY)
+                size = recv_into(buffer)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -193,11 +195,11 @@ class WireEngine:
                     self._hand_over(waiting)
                 pending.clear()
                 continue
-            if len(packet) < 12:
+            if size < 12:
                 continue
-            entry = pending.get(int.from_bytes(packet[:2], "big"))
+            entry = pending.get((buffer[0] << 8) | buffer[1])
             if entry is not None:
-                self._on_reply(packet, entry)
+                self._on_reply(bytes(buffer[:size]), entry)
 
     def _on_reply(self, packet: bytes, entry: _Pending) -> None:
         try:
