@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from resolver.model import ResolverError, Result
@@ -46,6 +47,8 @@ _BATCH = 64 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: One encoder for every row: `json.dumps` with options builds a new one per call.
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
+#: A JSON string literal, as json writes it when ensure_ascii is off (C-accelerated).
+_STR: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def record(result: Result) -> dict[str, Any]:
@@ -132,8 +135,20 @@ class JsonlWriter(_BatchWriter):
     """One JSON object per line (UTF-8; control characters escaped by JSON)."""
 
     def write(self, result: Result) -> None:
-        """Add one row."""
-        self._add((_JSON(record(result)) + "\n").encode())
+        """Add one row: the same text as `json.dumps(record(result), ensure_ascii=False)`,
+        built directly (this is per result, and twice as fast as going through a dict)."""
+        s = _STR
+        ttl = "null" if result.ttl is None else str(result.ttl)
+        error = "null" if result.error is None else s(result.error)
+        row = (
+            f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
+            f'"type": "{result.type.name}", "status": "{result.status.value}", '
+            f'"answers": [{", ".join([s(str(a)) for a in result.answers])}], '
+            f'"ttl": {ttl}, "cnames": [{", ".join([s(c) for c in result.cnames])}], '
+            f'"source": "{result.source.value}", "error": {error}, "line": {result.line}, '
+            f'"elapsed_ms": {_JSON(round(result.elapsed * 1000, 3))}}}\n'
+        )
+        self._add(row.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
 
 
 def _cell(value: Any) -> Any:
@@ -160,7 +175,7 @@ class CsvWriter(_BatchWriter):
         self._buffer.seek(0)
         self._buffer.truncate()
         self._csv.writerow(row)
-        return self._buffer.getvalue().encode()
+        return self._buffer.getvalue().encode("utf-8", "backslashreplace")
 
     def write(self, result: Result) -> None:
         """Add one row."""

@@ -9,9 +9,11 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resolver import MX, InvalidInput, RecordType, ResolverError, Result, Source, Status
-from resolver.writers import FIELDS, CsvWriter, JsonlWriter, format_for, open_writer
+from resolver.writers import FIELDS, CsvWriter, JsonlWriter, format_for, open_writer, record
 
 HOSTILE = [
     '=HYPERLINK("http://x")',
@@ -148,3 +150,34 @@ def test_unknown_extension_is_an_error() -> None:
 def test_unwritable_output_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ResolverError, match="cannot write"):
         open_writer(str(tmp_path / "no" / "such" / "dir.csv"))
+
+
+@given(
+    text=st.text(st.characters()),  # lone surrogates too (from surrogateescape'd input)
+    answers=st.lists(st.text() | st.ip_addresses().map(str), max_size=4),
+    ttl=st.none() | st.integers(0, 2**31),
+    elapsed=st.floats(0, 100, allow_nan=False),
+    error=st.none() | st.text(),
+)
+def test_jsonl_rows_equal_json_dumps(
+    text: str, answers: list[str], ttl: int | None, elapsed: float, error: str | None
+) -> None:
+    result = Result(
+        query=text,
+        name=text.lower(),
+        type=RecordType.TXT,
+        status=Status.NOERROR,
+        answers=tuple(answers),
+        ttl=ttl,
+        cnames=(text,),
+        error=error,
+        line=7,
+        elapsed=elapsed,
+    )
+    out = io.BytesIO()
+    writer = JsonlWriter(out)
+    writer.write(result)
+    writer.flush()
+    expected = json.dumps(record(result), ensure_ascii=False) + "\n"
+    assert out.getvalue() == expected.encode("utf-8", "backslashreplace")
+    assert json.loads(out.getvalue())["line"] == 7
