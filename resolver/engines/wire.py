@@ -33,6 +33,7 @@ SOCKETS_PER_SERVER = 4
 RECEIVE_BUFFER = 4 << 20
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
+_BURST = 128  # datagrams sent per loop turn
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
 
 
@@ -160,10 +161,17 @@ class WireEngine:
         """Send what this loop iteration queued, in one burst.
 
         Sending each packet the moment it is ready wakes the server once per packet (on
-        loopback that costs several times the send itself); a burst wakes it once.
+        loopback that costs several times the send itself); a burst wakes it once. Bursts
+        are capped, so a full window is not thrown at the server's receive buffer at once.
         """
-        self._flush_soon = False
-        outbox, self._outbox = self._outbox, []
+        outbox = self._outbox
+        if len(outbox) > _BURST:  # the rest on the next turn, after replies are read
+            self._outbox = outbox[_BURST:]
+            outbox = outbox[:_BURST]
+            self._loop.call_soon(self._flush)
+        else:
+            self._outbox = []
+            self._flush_soon = False
         for entry, packet in outbox:
             s = entry.sock
             if s is None:
