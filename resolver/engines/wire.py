@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ RECEIVE_BUFFER = 4 << 20
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
 _BURST = 128  # datagrams sent per loop turn
+#: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
 
 
@@ -60,7 +63,7 @@ class _Socket:
 
     def __init__(self, family: socket.AddressFamily, address: tuple[str, int]) -> None:
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
             if option is not None:
                 try:
                     self.sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
