@@ -27,6 +27,7 @@ from resolver.core import (
 )
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import ResultStream, run
+from resolver.progress import Progress
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.workers import run_workers, worker_summary
 from resolver.writers import FORMATS, format_for, open_writer
@@ -122,7 +123,15 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         choices=FORMATS,
         help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line and no summary on stderr"
+    )
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the progress line even when stderr is not a terminal "
+        "(default: shown on a terminal)",
+    )
 
 
 def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
@@ -181,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
         "temporary file first",
     )
     resolve.add_argument("--worker", type=_share, help=argparse.SUPPRESS)  # K/N: a worker
+    resolve.add_argument(
+        "--ordered",
+        action="store_true",
+        help="write results in input order (a result waits for the ones before it, within "
+        "the -c window; a slow query holds up the rest)",
+    )
+    resolve.add_argument(
+        "--unique",
+        action="store_true",
+        help="ask each (name, type) once; lines that repeat it get a row from that answer",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -268,7 +288,10 @@ async def _resolve(
     # Every setting and file is checked before the output file is created.
     resolver = _make_resolver(args, nameservers)
     share = getattr(args, "worker", None)
+    ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
     if getattr(args, "workers", 1) > 1 and share is None:
+        if ordered:
+            raise ResolverError("--ordered cannot keep input order across --workers")
         return await _resolve_in_workers(args, files)
     inputs = open_inputs(files)
     try:
@@ -278,11 +301,17 @@ async def _resolve(
         raise
     async with resolver:
         types = _types_of(args, default_types)
-        stream = resolver.resolve_many(lines_of(inputs), types, share=share or (0, 1))
+        stream = resolver.resolve_many(
+            lines_of(inputs), types, share=share or (0, 1), ordered=ordered, unique=unique
+        )
+        show = share is None and not args.quiet and (args.progress or sys.stderr.isatty())
+        progress = Progress(sys.stderr, files) if show else None
         try:
             with _stopping_on_signals(stream) as caught:
-                summary = await run(stream, writer)
+                summary = await run(stream, writer, on_flush=progress.update if progress else None)
         finally:
+            if progress is not None:
+                progress.close()
             writer.close()
     if share is not None:
         print(worker_summary(summary), file=sys.stderr)
@@ -305,6 +334,8 @@ def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> l
         command += ["--qps", str(args.qps / n)]
     if args.no_uvloop:
         command.append("--no-uvloop")
+    if args.unique:
+        command.append("--unique")  # within each worker's share
     return command
 
 

@@ -239,6 +239,8 @@ class Resolver:
         types: Sequence[str | RecordType] = (RecordType.A,),
         *,
         share: tuple[int, int] = (0, 1),
+        ordered: bool = False,
+        unique: bool = False,
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
@@ -248,8 +250,13 @@ class Resolver:
         Blank lines and `#` comments are skipped; bad lines give INVALID results.
         `share=(k, n)` resolves only lines k+1, k+1+n, ... (for splitting an input
         between n processes; line numbers stay those of the whole input).
+        `ordered=True` yields results in input order: a result waits for those before it,
+        holding its slot, so memory stays within `concurrency` results (a slow query
+        holds up the rest). `unique=True` asks each (name, type) once and answers every
+        line that repeats it from that one lookup (remembering every name seen).
         """
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
-        return ResultStream(self, source, [RecordType.parse(t) for t in types], share)
+        asked = [RecordType.parse(t) for t in types]
+        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique)

@@ -9,14 +9,17 @@ however long the input and however slow the consumer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from resolver.model import InvalidInput, RecordType, Result, Status
+from resolver.engines import Done
+from resolver.model import InvalidInput, Query, RecordType, Result, Status
 from resolver.sources import Source, queries_from
 from resolver.writers import Writer
 
@@ -67,11 +70,19 @@ class ResultStream(AsyncIterator[Result]):
         source: Source,
         types: Sequence[RecordType],
         share: tuple[int, int] = (0, 1),
+        *,
+        ordered: bool = False,
+        unique: bool = False,
     ) -> None:
         self._resolver = resolver
         self._source = source
         self._types = types
         self._share = share
+        self._ordered = ordered
+        self._early: dict[int, Result] = {}  # ordered: finished before their turn
+        #: unique: (name, type) -> its result, or the queries waiting for the first one.
+        self._seen: dict[tuple[str, RecordType], Result | list[tuple[Query, Done]]] | None
+        self._seen = {} if unique else None
         self._ready: deque[Result] = deque()
         self._wake = asyncio.Event()
         self._feeder: asyncio.Task[None] | None = None
@@ -81,6 +92,8 @@ class ResultStream(AsyncIterator[Result]):
         self.submitted = 0
         #: Results yielded so far.
         self.yielded = 0
+        #: ordered: the sequence number of the next result to deliver.
+        self.delivered_in_order = 0
 
     def __aiter__(self) -> ResultStream:
         return self
@@ -96,18 +109,51 @@ class ResultStream(AsyncIterator[Result]):
             self._ready.append(result)
             self._wake.set()
 
+    def _deliver_in_order(self, seq: int, result: Result) -> None:
+        """Hold `result` until every result submitted before it has been delivered."""
+        early = self._early
+        early[seq] = result
+        while self.delivered_in_order in early:
+            self._deliver(early.pop(self.delivered_in_order))
+            self.delivered_in_order += 1
+
+    def _deliver_shared(self, key: tuple[str, RecordType], deliver: Done, result: Result) -> None:
+        """The first lookup of a (name, type) is done: answer it and every copy waiting."""
+        assert self._seen is not None
+        waiting = self._seen.get(key)
+        self._seen[key] = result
+        deliver(result)
+        if isinstance(waiting, list):
+            for query, then in waiting:
+                then(_answer_for(result, query))
+
     async def _feed(self) -> None:
-        slots, limit = self._resolver.slots, self._resolver.rate_limit
+        slots, limit, seen = self._resolver.slots, self._resolver.rate_limit, self._seen
         async with aclosing(queries_from(self._source, self._types, self._share)) as items:
             async for item in items:
                 await slots.acquire()  # held until the result is yielded
+                seq = self.submitted
                 self.submitted += 1
+                deliver: Done = self._deliver
+                if self._ordered:
+                    deliver = functools.partial(self._deliver_in_order, seq)
                 if isinstance(item, InvalidInput):
-                    self._deliver(Result.for_invalid(item))
+                    deliver(Result.for_invalid(item))
                     continue
+                if seen is not None:
+                    key = (item.name, item.type)
+                    known = seen.get(key)
+                    if isinstance(known, Result):
+                        deliver(_answer_for(known, item))
+                        continue
+                    if known is not None:
+                        known.append((item, deliver))  # asked already: wait for that answer
+                        continue
+                    seen[key] = []
+                    deliver = functools.partial(self._deliver_shared, key, deliver)
                 if limit is not None:
                     await limit.acquire()
-                self._resolver.submit(item, self._deliver)
+                self._resolver.submit(item, deliver)
 
     async def __anext__(self) -> Result:
         if self._closed:
@@ -152,6 +198,11 @@ class ResultStream(AsyncIterator[Result]):
         self._ready.clear()
 
 
+def _answer_for(result: Result, query: Query) -> Result:
+    """`result` (of the same name and type) as the answer to another input line."""
+    return dataclasses.replace(result, query=query.text, line=query.line)
+
+
 @dataclass
 class Summary:
     """What a run did: rows per status, time taken, rate."""
@@ -159,6 +210,8 @@ class Summary:
     counts: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
     interrupted: bool = False
+    #: The highest input line number written so far (how far into the input the run is).
+    last_line: int = 0
 
     @property
     def total(self) -> int:
@@ -181,20 +234,33 @@ class Summary:
         )
 
 
-async def run(stream: ResultStream, writer: Writer, *, flush_every: float = 0.5) -> Summary:
+async def run(
+    stream: ResultStream,
+    writer: Writer,
+    *,
+    flush_every: float = 0.5,
+    on_flush: Callable[[Summary], None] | None = None,
+) -> Summary:
     """Write every result of `stream` to `writer`, flushing whole rows at least every
-    `flush_every` seconds; the summary counts what was written."""
+    `flush_every` seconds (then `on_flush(summary so far)`, e.g. a progress display);
+    the summary counts what was written."""
     loop = asyncio.get_running_loop()
     summary = Summary()
+    counts = summary.counts
     started = last_flush = loop.time()
     async with stream:
         async for result in stream:
             writer.write(result)
-            summary.counts[result.status.value] += 1
+            counts[result.status.value] += 1
+            if result.line > summary.last_line:
+                summary.last_line = result.line
             now = loop.time()
             if now - last_flush >= flush_every:
                 writer.flush()
                 last_flush = now
+                if on_flush is not None:
+                    summary.elapsed = now - started
+                    on_flush(summary)
     writer.flush()
     summary.elapsed = loop.time() - started
     summary.interrupted = stream.stopped

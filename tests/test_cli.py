@@ -353,3 +353,38 @@ def test_bench_refuses_remote_servers_without_yes(tmp_path: Path) -> None:
     assert "not on this machine" in proc.stderr
     assert "--yes" in proc.stderr
     assert cli("bench", str(hosts)).returncode == 2  # no nameserver at all
+
+
+def test_progress_goes_to_stderr_only(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i}.zone.test\n" for i in range(3000)))
+    server.set_fault(None, Fault.DELAY, delay=0.01)
+    try:
+        proc = cli("resolve", str(hosts), "-n", server.nameserver, "-c", "50", "--progress")
+    finally:
+        server.clear_faults()
+    assert proc.returncode == 0, proc.stderr
+    assert "of 3,000 (" in proc.stderr
+    assert "NXDOMAIN" in proc.stderr
+    rows = jsonl(proc.stdout)  # the output stream holds rows only
+    assert len(rows) == 3000
+    quiet = cli("resolve", str(hosts), "-n", server.nameserver, "--progress", "-q")
+    assert quiet.stderr == ""
+
+
+def test_ordered_output_and_unique(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i % 7}.zone.test\nwww.zone.test\n" for i in range(100)))
+    with serve_in_thread(ZONE) as own:  # its own query count
+        args = ["-n", own.nameserver, "--ordered", "--unique", "-t", "A,AAAA"]
+        proc = cli("resolve", str(hosts), *args)
+        asked = own.count("www.zone.test")
+        both = cli("resolve", str(hosts), "--ordered", "--workers", "2", "-n", own.nameserver)
+    assert proc.returncode == 0, proc.stderr
+    rows = jsonl(proc.stdout)
+    assert [(r["line"], r["type"]) for r in rows] == [
+        (line, t) for line in range(1, 201) for t in ("A", "AAAA")
+    ]
+    assert asked == 2  # once per type
+    assert both.returncode == 2
+    assert "--ordered" in both.stderr

@@ -418,3 +418,35 @@ async def test_ipv6_loopback_server(
     async with resolver_for(server) as r:
         result = await r.lookup("v6only.test")
     assert result.answers == (ip_address("192.0.2.9"),)
+
+
+async def test_ordered_results_follow_the_input(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    server.set_fault("www.zone.test", Fault.DELAY, delay=0.2)  # the first line is the slowest
+    names = ["www.zone.test", *(f"n{i}.zone.test" for i in range(40)), "bad name", "v4.zone.test"]
+    async with resolver_for(server, concurrency=8) as r:
+        stream = r.resolve_many(names, types=["A", "AAAA"], ordered=True)
+        results = []
+        async for result in stream:
+            assert stream.submitted - stream.yielded <= 8  # the window still bounds memory
+            results.append(result)
+    assert [(res.line, res.type.name) for res in results] == [
+        (line, t) for line in range(1, len(names) + 1) for t in ("A", "AAAA")
+    ]
+    assert results[0].status is Status.NOERROR
+
+
+async def test_unique_asks_each_name_once_and_answers_every_line(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    names = ["www.zone.test", "WWW.zone.test.", "v4.zone.test", "www.zone.test", "nope.zone.test"]
+    async with resolver_for(server) as r:
+        results = [res async for res in r.resolve_many(names * 3, unique=True)]
+    assert sorted(res.line for res in results) == list(range(1, 16))
+    by_line = {res.line: res for res in results}
+    assert by_line[2].query == "WWW.zone.test."
+    assert by_line[2].answers == by_line[1].answers
+    assert by_line[15].status is Status.NXDOMAIN
+    assert server.count("www.zone.test") == 1
+    assert server.count("nope.zone.test") == 1
