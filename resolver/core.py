@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from ipaddress import ip_address
 from types import TracebackType
 
@@ -241,6 +241,7 @@ class Resolver:
         share: tuple[int, int] = (0, 1),
         ordered: bool = False,
         unique: bool = False,
+        skip: Container[tuple[int, str]] = (),
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
@@ -254,9 +255,10 @@ class Resolver:
         holding its slot, so memory stays within `concurrency` results (a slow query
         holds up the rest). `unique=True` asks each (name, type) once and answers every
         line that repeats it from that one lookup (remembering every name seen).
+        `skip` holds (line, type name) pairs not to resolve again (see `--resume`).
         """
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
         asked = [RecordType.parse(t) for t in types]
-        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique)
+        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique, skip=skip)

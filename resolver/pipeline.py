@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -73,12 +73,14 @@ class ResultStream(AsyncIterator[Result]):
         *,
         ordered: bool = False,
         unique: bool = False,
+        skip: Container[tuple[int, str]] = (),
     ) -> None:
         self._resolver = resolver
         self._source = source
         self._types = types
         self._share = share
         self._ordered = ordered
+        self._skip = skip
         self._early: dict[int, Result] = {}  # ordered: finished before their turn
         #: unique: (name, type) -> its result, or the queries waiting for the first one.
         self._seen: dict[tuple[str, RecordType], Result | list[tuple[Query, Done]]] | None
@@ -129,7 +131,8 @@ class ResultStream(AsyncIterator[Result]):
 
     async def _feed(self) -> None:
         slots, limit, seen = self._resolver.slots, self._resolver.rate_limit, self._seen
-        async with aclosing(queries_from(self._source, self._types, self._share)) as items:
+        items_of = queries_from(self._source, self._types, self._share, self._skip)
+        async with aclosing(items_of) as items:
             async for item in items:
                 await slots.acquire()  # held until the result is yielded
                 seq = self.submitted

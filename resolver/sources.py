@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Container, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any, BinaryIO
 
@@ -111,13 +111,26 @@ async def _items(source: Source) -> AsyncGenerator[Item, None]:
 
 
 async def queries_from(
-    source: Source, types: Sequence[RecordType], share: tuple[int, int] = (0, 1)
+    source: Source,
+    types: Sequence[RecordType],
+    share: tuple[int, int] = (0, 1),
+    skip: Container[tuple[int, str]] = (),
 ) -> AsyncGenerator[Query | InvalidInput, None]:
     """Queries (or INVALID items) for every line of `source`, each line numbered.
 
     `share=(k, n)` takes only every n-th line, starting with line k + 1: n processes
-    with k = 0 .. n-1 split one input between them, numbering lines alike.
+    with k = 0 .. n-1 split one input between them, numbering lines alike. Items whose
+    (line, type name) is in `skip` are left out (a resumed run's finished rows).
     """
+    async with aclosing(_numbered(source, types, share)) as items:
+        async for item in items:
+            if not skip or (item.line, item.type.name) not in skip:
+                yield item
+
+
+async def _numbered(
+    source: Source, types: Sequence[RecordType], share: tuple[int, int]
+) -> AsyncGenerator[Query | InvalidInput, None]:
     line = 0
     offset, step = share
     async with aclosing(_items(source)) as items:
