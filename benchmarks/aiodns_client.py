@@ -1,0 +1,130 @@
+"""Benchmark client: a plain aiodns loop, as an application would write it.
+
+    python benchmarks/aiodns_client.py --nameserver 127.0.0.1:PORT --queries QUERIES \
+        --expect EXPECT [--workers 1000]
+
+N worker coroutines pull `(qname, qtype)` from a bounded `asyncio.Queue` (fed by one producer)
+and await `DNSResolver.query_dns()`, on uvloop. The channel gets the settings the resolver's
+c-ares engine uses (timeout 2 s, 3 tries, no search list, a 4 MiB receive buffer), so both
+send exactly one query per line. Every answer is checked against EXPECT (see benchlib); one
+JSON `ClientReport` line is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiodns
+import pycares
+from benchlib import (
+    ClientReport,
+    canon,
+    digest,
+    percentiles,
+    raise_fd_limit,
+    read_expectations,
+    read_queries,
+)
+
+A, CNAME, PTR = 1, 5, 12
+_ERRNO_STATUS = {
+    pycares.errno.ARES_ENODATA: "NODATA",
+    pycares.errno.ARES_ENOTFOUND: "NXDOMAIN",
+    pycares.errno.ARES_ESERVFAIL: "SERVFAIL",
+    pycares.errno.ARES_EREFUSED: "REFUSED",
+    pycares.errno.ARES_ETIMEOUT: "TIMEOUT",
+}
+
+
+def outcome(qname: str, qtype: int, records: list[Any]) -> str:
+    """The canonical outcome of a NOERROR reply: follow the CNAMEs from `qname`."""
+    cname_of = {str(r.name).lower(): str(r.data.cname).lower() for r in records if r.type == CNAME}
+    owner, chain = qname.lower(), list[str]()
+    while owner in cname_of and len(chain) < 16:
+        owner = cname_of[owner]
+        chain.append(owner)
+    answers = [
+        str(r.data.addr) if qtype == A else str(r.data.dname)
+        for r in records
+        if r.type == qtype and str(r.name).lower() == owner
+    ]
+    return canon("NOERROR" if answers else "NODATA", answers, chain)
+
+
+async def run(args: argparse.Namespace) -> ClientReport:
+    expected = read_expectations(args.expect)
+    queries = read_queries(args.queries)
+    resolver = aiodns.DNSResolver(
+        nameservers=[args.nameserver],
+        loop=asyncio.get_running_loop(),
+        timeout=2.0,
+        tries=3,
+        flags=pycares.ARES_FLAG_NOSEARCH,
+        socket_receive_buffer_size=4 << 20,
+    )
+    queue: asyncio.Queue[tuple[int, str, str] | None] = asyncio.Queue(maxsize=2 * args.workers)
+    statuses: Counter[str] = Counter()
+    latency: list[float] = []
+    correct = 0
+
+    async def produce() -> None:
+        for index, (qname, qtype) in enumerate(queries):
+            await queue.put((index, qname, qtype))
+        for _ in range(args.workers):
+            await queue.put(None)
+
+    async def work() -> None:
+        nonlocal correct
+        while (item := await queue.get()) is not None:
+            index, qname, qtype = item
+            sent = time.perf_counter()
+            try:
+                result = await resolver.query_dns(qname, qtype)
+            except aiodns.error.DNSError as exc:
+                code = exc.args[0] if exc.args else None
+                got = canon(_ERRNO_STATUS.get(code, "ERROR"))
+            else:
+                got = outcome(qname, PTR if qtype == "PTR" else A, result.answer)
+            latency.append(time.perf_counter() - sent)
+            statuses[got.split("|", 1)[0]] += 1
+            if digest(got) == expected[index]:
+                correct += 1
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(produce(), *(work() for _ in range(args.workers)))
+    finally:
+        await resolver.close()
+    return ClientReport(
+        names=len(queries),
+        correct=correct,
+        latency_ms=[v * 1000 for v in percentiles(latency)],
+        statuses=dict(statuses),
+        elapsed=time.perf_counter() - started,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nameserver", required=True, help="127.0.0.1:PORT")
+    parser.add_argument("--queries", type=Path, required=True, help="`name TYPE` per line")
+    parser.add_argument("--expect", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=1000)
+    args = parser.parse_args()
+    if not args.nameserver.startswith(("127.", "[::1]")):
+        parser.error("benchmark clients only ask a loopback server")
+    raise_fd_limit()
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        report = runner.run(run(args))
+    report.emit()
+
+
+if __name__ == "__main__":
+    main()
