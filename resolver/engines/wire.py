@@ -19,7 +19,6 @@ import random
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Sequence
 from ipaddress import ip_address
 
@@ -43,7 +42,17 @@ _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
 class _Pending:
     """One query in flight."""
 
-    __slots__ = ("attempt", "done", "qid", "qname", "query", "server", "sock", "started")
+    __slots__ = (
+        "attempt",
+        "deadline",
+        "done",
+        "qid",
+        "qname",
+        "query",
+        "server",
+        "sock",
+        "started",
+    )
 
     def __init__(self, query: Query, done: Done, qname: bytes, server: int) -> None:
         self.query = query
@@ -53,6 +62,7 @@ class _Pending:
         self.started = time.perf_counter()
         self.attempt = 0  # attempts sent so far
         self.qid = 0
+        self.deadline = 0.0
         self.sock: _Socket | None = None  # where the current attempt waits; None when ended
 
 
@@ -110,11 +120,10 @@ class WireEngine:
             for s in sockets:
                 self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
             self._servers.append(sockets)
-        # One FIFO of (deadline, entry, attempt) per timeout length: each stays in deadline
-        # order. Answered or re-sent attempts are dropped lazily when they reach the front.
-        self._waiting: dict[float, deque[tuple[float, _Pending, int]]] = {}
+        # Timeouts: a periodic sweep over what is in flight (at most the window), so an
+        # answered query leaves nothing behind. Expiry is late by at most one tick.
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._tick = min(0.05, timeout / 4)
         self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
         self._buffer = bytearray(_MAX_REPLY)
         self._flush_soon = False
@@ -152,13 +161,9 @@ class WireEngine:
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
-        deadline = self._loop.time() + timeout
-        waiting = self._waiting.get(timeout)
-        if waiting is None:
-            waiting = self._waiting[timeout] = deque()
-        waiting.append((deadline, entry, entry.attempt))
-        if self._timer is None or deadline < self._timer_at:
-            self._arm_timer(deadline)
+        entry.deadline = self._loop.time() + timeout
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _flush(self) -> None:
         """Send what this loop iteration queued, in one burst.
@@ -256,30 +261,22 @@ class WireEngine:
 
     # timeouts
 
-    def _arm_timer(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
-
     def _on_timer(self) -> None:
         self._timer = None
+        if self._closed:
+            return
         now = self._loop.time()
-        earliest: float | None = None
-        for waiting in list(self._waiting.values()):  # _expire may add to them
-            while waiting:
-                deadline, entry, attempt = waiting[0]
-                live = entry.sock is not None and entry.attempt == attempt
-                if live and deadline > now:
-                    if earliest is None or deadline < earliest:
-                        earliest = deadline
-                    break
-                waiting.popleft()
-                if live:
-                    self._expire(entry)
-        rearm = earliest is not None and (self._timer is None or earliest < self._timer_at)
-        if rearm and earliest is not None and not self._closed:
-            self._arm_timer(earliest)
+        expired = [
+            entry
+            for sockets in self._servers
+            for s in sockets
+            for entry in s.pending.values()
+            if entry.deadline <= now
+        ]
+        for entry in expired:
+            self._expire(entry)
+        if any(s.pending for sockets in self._servers for s in sockets):
+            self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _expire(self, entry: _Pending) -> None:
         assert entry.sock is not None
@@ -317,4 +314,3 @@ class WireEngine:
                     entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
                 s.pending.clear()
                 s.sock.close()
-        self._waiting.clear()
