@@ -28,6 +28,7 @@ from resolver.core import (
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import ResultStream, run
 from resolver.progress import Progress
+from resolver.resume import done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.workers import run_workers, worker_summary
 from resolver.writers import FORMATS, format_for, open_writer
@@ -191,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resolve.add_argument("--worker", type=_share, help=argparse.SUPPRESS)  # K/N: a worker
     resolve.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep the rows already in -o OUT (a torn last "
+        "row is cut off), resolve only the (line, type) pairs missing, and append them",
+    )
+    resolve.add_argument(
         "--ordered",
         action="store_true",
         help="write results in input order (a result waits for the ones before it, within "
@@ -289,20 +296,33 @@ async def _resolve(
     resolver = _make_resolver(args, nameservers)
     share = getattr(args, "worker", None)
     ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
+    resume = getattr(args, "resume", False)
     if getattr(args, "workers", 1) > 1 and share is None:
         if ordered:
             raise ResolverError("--ordered cannot keep input order across --workers")
+        if resume:
+            raise ResolverError("--resume works with one process: leave out --workers")
         return await _resolve_in_workers(args, files)
+    done: set[tuple[int, str]] = set()
+    if resume:
+        if args.output in (None, "-"):
+            raise ResolverError("--resume needs the output to continue: -o FILE")
+        done = done_keys(args.output, format_for(args.output, args.format))
     inputs = open_inputs(files)
     try:
-        writer = open_writer(args.output, args.format, header=share is None)
+        writer = open_writer(args.output, args.format, header=share is None, append=resume)
     except BaseException:
         close_inputs(inputs)
         raise
     async with resolver:
         types = _types_of(args, default_types)
         stream = resolver.resolve_many(
-            lines_of(inputs), types, share=share or (0, 1), ordered=ordered, unique=unique
+            lines_of(inputs),
+            types,
+            share=share or (0, 1),
+            ordered=ordered,
+            unique=unique,
+            skip=done,
         )
         show = share is None and not args.quiet and (args.progress or sys.stderr.isatty())
         progress = Progress(sys.stderr, files) if show else None
@@ -316,7 +336,8 @@ async def _resolve(
     if share is not None:
         print(worker_summary(summary), file=sys.stderr)
     elif not args.quiet:
-        print(f"resolver: {summary}", file=sys.stderr)
+        kept = f" ({len(done):,} rows were already there)" if resume else ""
+        print(f"resolver: {summary}{kept}", file=sys.stderr)
     return _exit_code(caught)
 
 
@@ -340,6 +361,8 @@ def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> l
 
 
 async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) -> int:
+    if format_for(args.output, args.format) == "sqlite":
+        raise ResolverError("--workers writes JSONL or CSV; SQLite needs one process")
     close_inputs(open_inputs([f for f in files if f != "-"]))  # unreadable: fail once, now
     with tempfile.TemporaryDirectory(prefix="resolver-") as tmp:
         if "-" in files:  # every worker reads the input: keep stdin in a file

@@ -665,6 +665,8 @@ class LoopbackDNSServer:
             udp = socket.socket(family, socket.SOCK_DGRAM)
             tcp = socket.socket(family, socket.SOCK_STREAM)
             try:
+                # A client's whole window can arrive before this server's turn on the loop.
+                udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 udp.bind((self._host, self._port))
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((self._host, udp.getsockname()[1]))

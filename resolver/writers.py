@@ -1,28 +1,37 @@
-"""Where results go: JSONL and CSV, streamed.
+"""Where results go: JSONL and CSV, streamed; or an SQLite database.
 
 Rows are encoded whole and written in whole-row batches with unbuffered writes, so a run
 that is killed leaves only complete rows behind (at worst a batch is missing, never half
-a row). Addresses become text here and nowhere else.
+a row; `resolver.resume.done_keys` cuts away the torn tail a kill in the middle of a write
+can leave). SQLite rows go in one transaction per batch, in WAL mode: a killed run keeps
+every committed batch. Addresses become text (or packed bytes) here and nowhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
-from typing import IO, Any, Protocol
+from ipaddress import IPv4Address, IPv6Address
+from typing import IO, Any, Literal, Protocol, overload
 
 from resolver.model import ResolverError, Result
 
 __all__ = [
+    "EXTENSIONS",
     "FIELDS",
     "FORMATS",
+    "SQLITE_COLUMNS",
+    "SQLITE_SCHEMA",
     "CsvWriter",
     "JsonlWriter",
     "RowWriter",
+    "SqliteWriter",
     "Writer",
     "open_writer",
     "record",
@@ -42,7 +51,17 @@ FIELDS = (
     "line",
     "elapsed_ms",
 )
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "sqlite")
+#: File extensions (lowercase, without the dot) and the format they imply.
+EXTENSIONS = {
+    "jsonl": "jsonl",
+    "json": "jsonl",
+    "ndjson": "jsonl",
+    "csv": "csv",
+    "db": "sqlite",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+}
 _BATCH = 64 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: One encoder for every row: `json.dumps` with options builds a new one per call.
@@ -182,6 +201,154 @@ class CsvWriter(_BatchWriter):
         self._add(self._encode([_cell(v) for v in record(result).values()]))
 
 
+#: The table of an SQLite output; see `SqliteWriter`.
+SQLITE_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS results (
+    query TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    answers TEXT NOT NULL,
+    ttl INTEGER,
+    cnames TEXT NOT NULL,
+    source TEXT NOT NULL,
+    error TEXT,
+    line INTEGER NOT NULL,
+    elapsed_ms REAL NOT NULL,
+    addresses BLOB
+);
+CREATE INDEX IF NOT EXISTS results_name ON results (name);
+CREATE UNIQUE INDEX IF NOT EXISTS results_line_type ON results (line, type) WHERE line > 0;
+"""
+#: The columns of the `results` table, in order: the record's fields, then `addresses`.
+SQLITE_COLUMNS = (*FIELDS, "addresses")
+_INSERT = (
+    "INSERT INTO results (query, name, type, status, answers, ttl, cnames, source, error, "
+    "line, elapsed_ms, addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_BATCH = 1000
+
+
+def _sql_text(text: str) -> str:
+    """`text` as SQLite can store it: lone surrogates (from surrogateescape'd input) become
+    `\\udXXX`, as in the JSONL and CSV outputs."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class SqliteWriter:
+    """Rows in the table `results` of an SQLite database (stdlib `sqlite3`).
+
+    The columns are the record's (`FIELDS`, see `record`) with SQL types: `query`, `name`,
+    `type`, `status`, `source`, `error` TEXT; `answers` and `cnames` TEXT holding a JSON
+    array of strings (`'["192.0.2.1", "192.0.2.2"]'`; the answers' text form as in JSONL);
+    `ttl` and `line` INTEGER; `elapsed_ms` REAL; NULL where the record has null. Text is
+    stored exactly, without the CSV output's formula guard.
+
+    One more column, `addresses` BLOB, holds the A/AAAA answers packed: for each answer
+    that is an IP address, in answer order, its `inet_pton` bytes (`ip_address(a).packed`:
+    4 bytes for IPv4, 16 for IPv6), concatenated; NULL when the row has no address. The
+    engines answer an A query with IPv4 addresses only and an AAAA query with IPv6 only,
+    so the row's `type` gives the width: split an A row's blob every 4 bytes, an AAAA
+    row's every 16 (`len(addresses) // 4` or `// 16` addresses).
+
+    Indexes: `results_name` on `name`; `results_line_type`, UNIQUE on (`line`, `type`)
+    for numbered rows (`line > 0`): a resumed run that wrote a row twice fails with an
+    error instead of doubling it (rows not from a numbered source, line 0, may repeat).
+
+    Rows are kept until `batch` of them are pending (or `flush()`), then inserted with
+    `executemany` in one transaction. The database is in WAL mode with
+    `synchronous=NORMAL`: every committed batch survives the process being killed (not
+    necessarily a power loss), and a kill never leaves a damaged file: the next connection
+    rolls back an unfinished transaction. A failed insert raises `OSError` (like a failed
+    write of the other writers), with SQLite's message.
+
+    A new writer replaces the database at `path` (and its `-wal` / `-shm` files);
+    `append=True` adds to the `results` table of an existing one (creating the table if
+    needed) and refuses a `results` table that is not ours.
+    """
+
+    def __init__(self, path: str, *, append: bool = False, batch: int = _SQLITE_BATCH) -> None:
+        self.path = path
+        self._batch = max(1, batch)
+        self._rows: list[tuple[Any, ...]] = []
+        try:
+            if not append:
+                for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(name)
+            self._db = sqlite3.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ResolverError(f"cannot write {path}: {message}") from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            columns = [row[1] for row in self._db.execute("PRAGMA table_info(results)")]
+            if columns and not set(SQLITE_COLUMNS) <= set(columns):
+                raise ResolverError(
+                    f"cannot append to {path}: its table results is not resolver output "
+                    f"(columns: {', '.join(columns)})"
+                )
+            self._db.executescript(f"BEGIN;\n{SQLITE_SCHEMA}COMMIT;")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ResolverError(f"cannot write {path}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    def write(self, result: Result) -> None:
+        """Add one row (it reaches the database at the next batch or `flush`)."""
+        answers = [str(a) for a in result.answers]
+        packed = b"".join(
+            [a.packed for a in result.answers if isinstance(a, IPv4Address | IPv6Address)]
+        )
+        self._rows.append(
+            (
+                _sql_text(result.query),
+                _sql_text(result.name),
+                result.type.name,
+                result.status.value,
+                _sql_text(_JSON(answers)) if answers else "[]",
+                result.ttl,
+                _sql_text(_JSON(list(result.cnames))) if result.cnames else "[]",
+                result.source.value,
+                None if result.error is None else _sql_text(result.error),
+                result.line,
+                round(result.elapsed * 1000, 3),
+                packed or None,
+            )
+        )
+        if len(self._rows) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert every pending row, in one transaction."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            try:
+                db.executemany(_INSERT, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OSError(f"cannot write {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Insert what is pending and close the database."""
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+
 def format_for(path: str | None, format: str | None) -> str:
     """The output format: `format` if given, else from the file extension, else JSONL."""
     if format is not None:
@@ -190,28 +357,87 @@ def format_for(path: str | None, format: str | None) -> str:
         return format
     if path and path != "-":
         ext = os.path.splitext(path)[1].lower().lstrip(".")
-        if ext in ("json", "ndjson"):
-            return "jsonl"
-        if ext in FORMATS:
-            return ext
+        if ext in EXTENSIONS:
+            return EXTENSIONS[ext]
         raise ResolverError(
             f"cannot tell the format of {path!r} from its extension: "
-            "use .jsonl or .csv, or --format"
+            "use .jsonl, .csv or .db (SQLite), or --format"
         )
     return "jsonl"
 
 
+@overload
 def open_writer(
-    path: str | None, format: str | None = None, *, header: bool = True
-) -> JsonlWriter | CsvWriter:
+    path: str | None,
+    format: Literal["jsonl", "csv"],
+    *,
+    header: bool = True,
+    append: bool = False,
+) -> JsonlWriter | CsvWriter: ...
+
+
+@overload
+def open_writer(
+    path: str | None,
+    format: str | None = None,
+    *,
+    header: bool = True,
+    append: bool = False,
+) -> JsonlWriter | CsvWriter | SqliteWriter: ...
+
+
+def open_writer(
+    path: str | None,
+    format: str | None = None,
+    *,
+    header: bool = True,
+    append: bool = False,
+) -> JsonlWriter | CsvWriter | SqliteWriter:
     """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies;
-    `header=False` leaves out the CSV header row."""
+    `header=False` leaves out the CSV header row.
+
+    `append=True` adds to an existing file instead of replacing it (creating it if there
+    is none): a CSV header is written only into an empty file, and a JSONL/CSV file whose
+    last row is torn is refused (`resolver.resume.done_keys` repairs it). SQLite needs a
+    file: stdout cannot take a database."""
     kind = format_for(path, format)
     if path is None or path == "-":
+        if kind == "sqlite":
+            raise ResolverError(
+                "SQLite output needs a file (-o results.db): it cannot go to standard output"
+            )
         out: IO[bytes] = sys.stdout.buffer
+    elif kind == "sqlite":
+        return SqliteWriter(path, append=append)
     else:
+        if append:
+            _check_whole_rows(path)
         try:
-            out = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by the writer
+            mode = "ab" if append else "wb"
+            out = open(path, mode, buffering=0)  # noqa: SIM115 - closed by the writer
         except OSError as exc:
             raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        if append and header and kind == "csv":
+            header = os.fstat(out.fileno()).st_size == 0
     return CsvWriter(out, header=header) if kind == "csv" else JsonlWriter(out)
+
+
+def _check_whole_rows(path: str) -> None:
+    """Refuse to append to a file whose last row has no line end: the next row would be
+    glued to it."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            last = f.read(1)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if last != b"\n":
+        raise ResolverError(
+            f"cannot append to {path}: its last row is torn (no line end); "
+            "resolver.resume.done_keys repairs it"
+        )

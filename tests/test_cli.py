@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -388,3 +389,67 @@ def test_ordered_output_and_unique(tmp_path: Path) -> None:
     assert asked == 2  # once per type
     assert both.returncode == 2
     assert "--ordered" in both.stderr
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an output file in any of the three formats."""
+    if path.suffix == ".csv":
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
+    if path.suffix == ".db":
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute("SELECT * FROM results")]
+    return jsonl(path.read_text())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".db"])
+def test_killed_run_resumes_to_exactly_one_row_each(tmp_path: Path, suffix: str) -> None:
+    count = 3000
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(
+        "".join(f"h{i}.zone.test\n" if i % 50 else "www.zone.test\n" for i in range(count))
+    )
+    out = tmp_path / f"out{suffix}"
+    with serve_in_thread(ZONE) as slow:
+        slow.set_fault(None, Fault.DELAY, delay=0.02)
+        args = [str(hosts), "-n", slow.nameserver, "-t", "A,AAAA", "-c", "30", "-o", str(out)]
+        proc = subprocess.Popen([sys.executable, "-m", "resolver", "resolve", *args])
+        deadline = time.monotonic() + 30
+        written = [out, out.with_name(out.name + "-wal")]  # SQLite writes its WAL first
+        while time.monotonic() < deadline and all(
+            not f.exists() or f.stat().st_size < 20_000 for f in written
+        ):
+            time.sleep(0.02)
+        proc.kill()  # SIGKILL: no chance to flush or clean up
+        proc.wait()
+        before = len(read_rows(out))
+        slow.clear_faults()
+        resumed = cli("resolve", *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert 0 < before < 2 * count
+    rows = read_rows(out)
+    keys = [(int(r["line"]), r["type"]) for r in rows]
+    assert len(keys) == len(set(keys)), "a row was written twice"
+    assert set(keys) == {(line, t) for line in range(1, count + 1) for t in ("A", "AAAA")}
+    assert "already there" in resumed.stderr
+
+
+def test_resume_cuts_a_torn_last_row(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\nv4.zone.test\nnope.zone.test\n")
+    out = tmp_path / "out.jsonl"
+    assert cli("resolve", str(hosts), "-n", server.nameserver, "-o", str(out)).returncode == 0
+    rows = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(rows[:2]) + rows[2][:17])  # the last row half written
+    proc = cli("resolve", str(hosts), "-n", server.nameserver, "-o", str(out), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(r["line"] for r in jsonl(out.read_text())) == [1, 2, 3]
+
+
+def test_resume_needs_an_output_file(server: LoopbackDNSServer) -> None:
+    proc = cli("resolve", "-", "-n", server.nameserver, "--resume", stdin="www.zone.test\n")
+    assert proc.returncode == 2
+    assert "-o FILE" in proc.stderr

@@ -1,0 +1,289 @@
+"""Resuming a run: which (line, type) rows an output already holds, after repairing it.
+
+A run killed in the middle of a write (SIGKILL, power cut of the process) leaves a JSONL or
+CSV output whose last row may be torn: `done_keys` cuts the file back to the end of its last
+complete row and returns the keys of the rows that stay, so a resumed run can append
+exactly the rows that are missing. An SQLite output needs no repair: a transaction that was
+not committed is rolled back by SQLite itself.
+
+What is cut away, and nothing else: the bytes after the last line end (a row without its
+newline is torn even if the text before the cut happens to be whole), and the last complete
+row when it is not a row at all (not JSON; a CSV row that does not parse, has the wrong
+number of columns or a line number that is not one). Anything else that is not ours
+raises `ResolverError` and changes nothing: a damaged row before the last one, JSON objects
+without our fields, a CSV with another header, an SQLite file without our table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from resolver.model import ResolverError
+from resolver.writers import FIELDS, SQLITE_COLUMNS, format_for
+
+__all__ = ["done_keys"]
+
+#: One (line, type) key per row.
+Key = tuple[int, str]
+
+_CHUNK = 1 << 22
+#: How our JSONL writer starts every row.
+_JSONL_START = b'{"query": "'
+#: The CSV header row, as our writer writes it.
+_CSV_HEADER = (",".join(FIELDS) + "\r\n").encode()
+_LINE_COLUMN = FIELDS.index("line")
+_TYPE_COLUMN = FIELDS.index("type")
+
+# A whole JSONL row exactly as our writer writes it, in the grammar of JSON: a line this
+# matches is valid JSON with these keys in this order, and its groups are what `json.loads`
+# would give for "type" and "line". Rows it does not match are parsed by `json.loads`.
+_STR = r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
+_INT = r"-?(?:0|[1-9][0-9]*)"
+_NUM = _INT + r"(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_LIST = rf"\[(?:{_STR}(?:, {_STR})*+)?\]"
+_JSONL_ROW = re.compile(
+    rf'^\{{"query": {_STR}, "name": {_STR}, "type": "([A-Za-z0-9]+)", "status": {_STR}, '
+    rf'"answers": {_LIST}, "ttl": (?:null|{_INT}), "cnames": {_LIST}, "source": {_STR}, '
+    rf'"error": (?:null|{_STR}), "line": ({_INT}), "elapsed_ms": {_NUM}\}}\n',
+    re.MULTILINE,
+)
+
+
+def done_keys(path: str, format: str | None = None) -> set[Key]:
+    """The (line, type) pairs of the rows already in the output `path`, in `format`
+    (`jsonl`, `csv` or `sqlite`; None: from the file's extension).
+
+    A torn JSONL or CSV tail is cut away first (the file is truncated in place to the end of
+    its last complete row), so the file ends with whole rows and the keys returned are
+    exactly those of the rows it holds. No file (or an empty one, or a CSV with only its
+    header) means nothing done: an empty set. A file that is not resolver output, or is
+    damaged before its last row, raises `ResolverError` and is left as it was.
+    """
+    kind = format_for(path, format)
+    try:
+        if kind == "sqlite":
+            return _sqlite_keys(path)
+        with open(path, "rb") as f:
+            keys, end = (_csv_keys if kind == "csv" else _jsonl_keys)(f, path)
+            size = f.seek(0, os.SEEK_END)
+        if end < size:
+            with open(path, "r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise ResolverError(f"cannot resume {path}: {exc.strerror or exc}") from exc
+    return keys
+
+
+def _foreign(path: str, why: str) -> ResolverError:
+    return ResolverError(f"{path} does not look like resolver output: {why}")
+
+
+class _Damage:
+    """The one damaged row a file may have: its last complete row (the rest of a write that
+    went wrong). Any other damage raises: a whole row after it, or a second damaged row."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset: int | None = None
+        self.number = 0
+        self.why = ""
+
+    def found(self, offset: int, number: int, why: str, rows: int) -> None:
+        """Row `number` at `offset` is damaged; `rows` good rows came before it."""
+        if self.offset is not None:
+            self.raise_(rows)
+        self.offset, self.number, self.why = offset, number, why
+
+    def good_row(self, rows: int) -> None:
+        """A good row follows (the `rows`-th)."""
+        if self.offset is not None:
+            self.raise_(rows)
+
+    def raise_(self, rows: int) -> None:
+        if not rows:  # nothing of ours yet: not ours at all
+            raise _foreign(self.path, f"row {self.number} {self.why}")
+        raise ResolverError(
+            f"{self.path} is damaged before its last row: row {self.number} "
+            f"(byte {self.offset}) {self.why}; repair or remove it by hand"
+        )
+
+
+def _jsonl_keys(f: IO[bytes], path: str) -> tuple[set[Key], int]:
+    """Keys of the whole rows of a JSONL file, and the offset where they end."""
+    keys: set[Key] = set()
+    end = 0  # the end of the last good row
+    offset = 0  # the file offset of `block`
+    number = 0  # complete lines before `block`
+    good = 0  # good rows so far
+    damage = _Damage(path)
+    pending = head = b""
+    intern = sys.intern
+    while chunk := f.read(_CHUNK):
+        head = head or chunk[: len(_JSONL_START)]
+        data = pending + chunk if pending else chunk
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        matched: list[tuple[str, str]] = []
+        with contextlib.suppress(UnicodeDecodeError):
+            matched = _JSONL_ROW.findall(block.decode("utf-8"))
+        lines = block.count(b"\n")
+        if len(matched) == lines:  # every line is one whole row: the usual case
+            damage.good_row(good)
+            keys.update(
+                zip(map(int, [n for _, n in matched]), [intern(t) for t, _ in matched], strict=True)
+            )
+            good += lines
+            end = offset + cut
+        else:
+            start = offset
+            for n, line in enumerate(block[:-1].split(b"\n"), number + 1):
+                key = _jsonl_key(line, path, n)
+                if isinstance(key, str):
+                    damage.found(start, n, key, good)
+                else:
+                    damage.good_row(good)
+                    keys.add(key)
+                    good += 1
+                    end = start + len(line) + 1
+                start += len(line) + 1
+        number += lines
+        offset += cut
+    if not good and head and not _JSONL_START.startswith(head[: len(_JSONL_START)]):
+        # Only a file cut inside its first row is cut back to nothing: it starts as ours do.
+        raise _foreign(path, "it does not start with a JSON row of ours")
+    return keys, end
+
+
+def _jsonl_key(line: bytes, path: str, number: int) -> Key | str:
+    """The key of one complete line (without its newline); why it is no row (a str) when
+    it is not a JSON object; raises when it is one, but not one of our rows."""
+    try:
+        text = line.decode("utf-8") + "\n"
+    except UnicodeDecodeError:
+        return "is not UTF-8"
+    m = _JSONL_ROW.fullmatch(text)
+    if m is not None:
+        return int(m[2]), sys.intern(m[1])
+    try:
+        row = json.loads(text)
+    except ValueError:
+        return "is not JSON"
+    if not isinstance(row, dict):
+        return "is not a JSON object"
+    line_no, rtype = row.get("line"), row.get("type")
+    if type(line_no) is not int or not isinstance(rtype, str):
+        raise _foreign(path, f'row {number} has no "line" number and "type"')
+    return line_no, sys.intern(rtype)
+
+
+class _Lines:
+    """The complete lines of a binary file as text, for `csv.reader`, counting the bytes
+    handed out (so a row's end is known) and whether the reader asked past the last one."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.consumed = 0
+        self.exhausted = False
+        self.bad_utf8 = False  # a line handed out was not UTF-8 (the reader resets it)
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._f:
+            if not line.endswith(b"\n"):
+                break  # a torn tail: never parsed
+            self.consumed += len(line)
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError:
+                self.bad_utf8 = True
+                yield line.decode("utf-8", "replace")
+        self.exhausted = True
+
+
+def _csv_keys(f: IO[bytes], path: str) -> tuple[set[Key], int]:
+    """Keys of the whole rows of a CSV file with our header, and the offset where they end."""
+    keys: set[Key] = set()
+    lines = _Lines(f)
+    reader = csv.reader(lines, strict=True)
+    columns = len(FIELDS)
+    intern = sys.intern
+    end = 0
+    number = 0  # rows, the header included
+    good = 0
+    damage = _Damage(path)
+    not_header = _foreign(path, "its first row is not the header " + ",".join(FIELDS))
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))  # TXT answers can be long; restored below
+    try:
+        while True:
+            start = lines.consumed
+            lines.bad_utf8 = False
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if lines.exhausted:
+                    break  # the end of the file inside a quoted cell: torn
+                row, why = [], f"does not parse as CSV ({exc})"
+            else:
+                if lines.exhausted:
+                    break  # ended by the end of the file, not by a line end: torn
+                why = ""
+                if lines.bad_utf8:
+                    why = "is not UTF-8"
+                elif len(row) != columns:
+                    why = f"has {len(row)} columns, not {columns}"
+                elif number and not (row[_LINE_COLUMN].isascii() and row[_LINE_COLUMN].isdigit()):
+                    why = f"has no line number ({row[_LINE_COLUMN][:20]!r})"
+            number += 1
+            if number == 1:  # the header
+                if why or tuple(row) != FIELDS:
+                    raise not_header
+                end = lines.consumed
+            elif why:
+                damage.found(start, number, why, good)
+            else:
+                damage.good_row(good)
+                keys.add((int(row[_LINE_COLUMN]), intern(row[_TYPE_COLUMN])))
+                good += 1
+                end = lines.consumed
+    finally:
+        csv.field_size_limit(limit)
+    if number == 0:
+        # No whole header: only a file cut inside it is ours.
+        f.seek(0)
+        if not _CSV_HEADER.startswith(f.read(len(_CSV_HEADER) + 1)):
+            raise not_header
+    return keys, end
+
+
+def _sqlite_keys(path: str) -> set[Key]:
+    """Keys of the rows of an SQLite output (its table `results`)."""
+    if os.path.getsize(path) == 0:  # raises FileNotFoundError when there is no file
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+            if not columns:
+                raise _foreign(path, "it has no table results")
+            if missing := [c for c in SQLITE_COLUMNS if c not in columns]:
+                raise _foreign(path, f"its table results has no {', '.join(missing)}")
+            intern = sys.intern
+            return {(line, intern(t)) for line, t in db.execute("SELECT line, type FROM results")}
+    except sqlite3.DatabaseError as exc:
+        raise _foreign(path, f"not an SQLite database of ours ({exc})") from exc
