@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -303,7 +304,7 @@ async def _resolve(
         if resume:
             raise ResolverError("--resume works with one process: leave out --workers")
         return await _resolve_in_workers(args, files)
-    done: set[tuple[int, str]] = set()
+    done: AbstractSet[tuple[int, str]] = frozenset()
     if resume:
         if args.output in (None, "-"):
             raise ResolverError("--resume needs the output to continue: -o FILE")

@@ -23,16 +23,67 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import IO
 
-from resolver.model import ResolverError
+from resolver.model import RecordType, ResolverError
 from resolver.writers import FIELDS, SQLITE_COLUMNS, format_for
 
-__all__ = ["done_keys"]
+__all__ = ["DoneSet", "done_keys"]
 
 #: One (line, type) key per row.
 Key = tuple[int, str]
+_TYPE_BITS = {t.name: 1 << i for i, t in enumerate(RecordType)}
+_MAX_LINE = 1 << 32
+
+
+class DoneSet(AbstractSet[Key]):
+    """A set of (line, type) keys kept as one bit per type for each line: 2 bytes a line
+    instead of a tuple in a hash set (~165 bytes a row), for outputs of tens of millions."""
+
+    def __init__(self, keys: Iterable[Key] = ()) -> None:
+        self._bits = array("H")
+        self._count = 0
+        self.update(keys)
+
+    def add(self, key: Key) -> None:
+        """Record one (line, type) pair."""
+        line, name = key
+        bit = _TYPE_BITS.get(name)
+        if bit is None or not 0 <= line < _MAX_LINE:
+            raise ValueError(f"not a row key of ours: {key!r}")
+        bits = self._bits
+        if line >= len(bits):
+            bits.extend(bytes(2 * max(line + 1 - len(bits), len(bits))))  # doubling
+        if not bits[line] & bit:
+            bits[line] |= bit
+            self._count += 1
+
+    def update(self, keys: Iterable[Key]) -> None:
+        """Record every pair of `keys`."""
+        for key in keys:
+            self.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        line, name = key
+        bit = _TYPE_BITS.get(name, 0) if isinstance(name, str) else 0
+        return (
+            isinstance(line, int) and 0 <= line < len(self._bits) and bool(self._bits[line] & bit)
+        )
+
+    def __iter__(self) -> Iterator[Key]:
+        names = list(_TYPE_BITS.items())
+        for line, bits in enumerate(self._bits):
+            if bits:
+                yield from ((line, name) for name, bit in names if bits & bit)
+
+    def __len__(self) -> int:
+        return self._count
+
 
 _CHUNK = 1 << 22
 #: How our JSONL writer starts every row.
@@ -57,7 +108,7 @@ _JSONL_ROW = re.compile(
 )
 
 
-def done_keys(path: str, format: str | None = None) -> set[Key]:
+def done_keys(path: str, format: str | None = None) -> AbstractSet[Key]:
     """The (line, type) pairs of the rows already in the output `path`, in `format`
     (`jsonl`, `csv` or `sqlite`; None: from the file's extension).
 
@@ -80,7 +131,9 @@ def done_keys(path: str, format: str | None = None) -> set[Key]:
                 f.flush()
                 os.fsync(f.fileno())
     except FileNotFoundError:
-        return set()
+        return DoneSet()
+    except ValueError as exc:  # a row whose line or type no output of ours has
+        raise _foreign(path, str(exc)) from exc
     except OSError as exc:
         raise ResolverError(f"cannot resume {path}: {exc.strerror or exc}") from exc
     return keys
@@ -120,9 +173,9 @@ class _Damage:
         )
 
 
-def _jsonl_keys(f: IO[bytes], path: str) -> tuple[set[Key], int]:
+def _jsonl_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
     """Keys of the whole rows of a JSONL file, and the offset where they end."""
-    keys: set[Key] = set()
+    keys = DoneSet()
     end = 0  # the end of the last good row
     offset = 0  # the file offset of `block`
     number = 0  # complete lines before `block`
@@ -214,9 +267,9 @@ class _Lines:
         self.exhausted = True
 
 
-def _csv_keys(f: IO[bytes], path: str) -> tuple[set[Key], int]:
+def _csv_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
     """Keys of the whole rows of a CSV file with our header, and the offset where they end."""
-    keys: set[Key] = set()
+    keys = DoneSet()
     lines = _Lines(f)
     reader = csv.reader(lines, strict=True)
     columns = len(FIELDS)
@@ -272,10 +325,10 @@ def _csv_keys(f: IO[bytes], path: str) -> tuple[set[Key], int]:
     return keys, end
 
 
-def _sqlite_keys(path: str) -> set[Key]:
+def _sqlite_keys(path: str) -> DoneSet:
     """Keys of the rows of an SQLite output (its table `results`)."""
     if os.path.getsize(path) == 0:  # raises FileNotFoundError when there is no file
-        return set()
+        return DoneSet()
     try:
         with contextlib.closing(sqlite3.connect(path)) as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
@@ -283,7 +336,6 @@ def _sqlite_keys(path: str) -> set[Key]:
                 raise _foreign(path, "it has no table results")
             if missing := [c for c in SQLITE_COLUMNS if c not in columns]:
                 raise _foreign(path, f"its table results has no {', '.join(missing)}")
-            intern = sys.intern
-            return {(line, intern(t)) for line, t in db.execute("SELECT line, type FROM results")}
+            return DoneSet(db.execute("SELECT line, type FROM results"))
     except sqlite3.DatabaseError as exc:
         raise _foreign(path, f"not an SQLite database of ours ({exc})") from exc

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolver import RecordType, ResolverError, Result, Status, resume
-from resolver.resume import _JSONL_ROW, done_keys
+from resolver.resume import _JSONL_ROW, DoneSet, done_keys
 from resolver.writers import FIELDS, CsvWriter, JsonlWriter, open_writer, record
 from tests.test_sqlite import any_result, sample
 
@@ -395,3 +395,16 @@ def test_a_resumed_output_holds_every_row_exactly_once(tmp_path: Path, fmt: str)
     found = all_keys(path, fmt)
     assert sorted(found) == sorted(keys_of(results))
     assert len(found) == len(results)
+
+
+def test_done_set_is_compact_and_exact() -> None:
+    done = DoneSet([(1, "A"), (1, "AAAA"), (10_000_000, "PTR"), (1, "A")])
+    assert len(done) == 3
+    assert (1, "A") in done
+    assert (1, "MX") not in done
+    assert (2, "A") not in done
+    assert (10_000_000, "PTR") in done
+    assert set(done) == {(1, "A"), (1, "AAAA"), (10_000_000, "PTR")}
+    assert len(done._bits) * done._bits.itemsize < 64 * 1024 * 1024  # 2 bytes a line
+    with pytest.raises(ValueError, match="not a row key"):
+        done.add((3, "BOGUS"))
