@@ -43,7 +43,7 @@ _ERRORS: dict[int, tuple[Status, str | None, bool]] = {
 
 _NO_TIMER_NEEDED = 0.0
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
-RECYCLE_AFTER = 50_000
+RECYCLE_AFTER = 10_000
 
 
 def _answer(qtype: int, data: Any) -> Answer | None:
