@@ -148,6 +148,12 @@ def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
         metavar="HOST[:PORT]",
         help=nameserver_help,
     )
+    p.add_argument(
+        "--resolvers",
+        metavar="FILE",
+        help="nameservers from a file, one HOST[:PORT] a line (IPv4 or IPv6; # comments), "
+        "added to -n; queries are spread over them and a failing one is set aside a while",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,7 +345,15 @@ async def _resolve(
     elif not args.quiet:
         kept = f" ({len(done):,} rows were already there)" if resume else ""
         print(f"resolver: {summary}{kept}", file=sys.stderr)
+        _print_servers(resolver)
     return _exit_code(caught)
+
+
+def _print_servers(resolver: Resolver) -> None:
+    stats = resolver.server_stats()
+    if len(stats) > 1 or any(s.failed for s in stats):
+        for server in stats:
+            print(f"resolver: server {server}", file=sys.stderr)
 
 
 def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> list[str]:
@@ -441,12 +455,36 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
                 stream, interval=args.interval, duration=args.duration, on_tick=tick
             )
     print(report.render())
+    for server in resolver.server_stats():
+        print(f"server       {server}")
     return _exit_code(caught)
+
+
+def _read_resolvers(path: str) -> list[str]:
+    """The nameservers listed in `path`, each checked (file:line in the error)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResolverError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    found = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            try:
+                found.append(parse_nameserver(text))
+            except ResolverError as exc:
+                raise ResolverError(f"{path}:{number}: {exc}") from None
+    if not found:
+        raise ResolverError(f"{path} lists no nameserver")
+    return found
 
 
 def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
     if args.command == "demo":
         return lambda: _demo(args)
+    if args.resolvers:
+        args.nameservers = [*(args.nameservers or ()), *_read_resolvers(args.resolvers)]
     files = args.files or ["-"]
     if files == ["-"] and sys.stdin.isatty():
         raise ResolverError("no input: give host-list FILEs, or pipe names on standard input")

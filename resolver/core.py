@@ -12,7 +12,7 @@ from types import TracebackType
 from resolver.engines import Done, Engine
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
-from resolver.engines.wire import WireEngine
+from resolver.engines.wire import ServerStats, WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
 from resolver.pipeline import RateLimit, ResultStream
@@ -196,6 +196,13 @@ class Resolver:
         else:
             self._route = dns.submit  # the bulk path: straight to the engine
         return self._route
+
+    def server_stats(self) -> list[ServerStats]:
+        """Per-nameserver counters of the wire engine (queries, failures, benching,
+        latency); empty with the c-ares engine, which does not tell."""
+        return [
+            s for engine in self._engines if isinstance(engine, WireEngine) for s in engine.stats()
+        ]
 
     @staticmethod
     def _refuse(query: Query, done: Done) -> None:

@@ -453,3 +453,18 @@ def test_resume_needs_an_output_file(server: LoopbackDNSServer) -> None:
     proc = cli("resolve", "-", "-n", server.nameserver, "--resume", stdin="www.zone.test\n")
     assert proc.returncode == 2
     assert "-o FILE" in proc.stderr
+
+
+def test_resolvers_file(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\n")
+    listed = tmp_path / "resolvers.txt"
+    listed.write_text(f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\n")
+    proc = cli("resolve", str(hosts), "--resolvers", str(listed))
+    assert proc.returncode == 0, proc.stderr
+    assert jsonl(proc.stdout)[0]["status"] == "NOERROR"
+    assert proc.stderr.count(f"server {server.nameserver}:") == 2  # a line per server
+    listed.write_text(f"{server.nameserver}\nresolver.example\n")
+    bad = cli("resolve", str(hosts), "--resolvers", str(listed))
+    assert bad.returncode == 2
+    assert f"{listed}:2: bad nameserver" in bad.stderr

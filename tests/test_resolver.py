@@ -450,3 +450,31 @@ async def test_unique_asks_each_name_once_and_answers_every_line(
     assert by_line[15].status is Status.NXDOMAIN
     assert server.count("www.zone.test") == 1
     assert server.count("nope.zone.test") == 1
+
+
+async def test_queries_spread_over_servers_and_a_dead_one_is_benched(
+    dns_server_factory: MakeServer, resolver_for: MakeResolver
+) -> None:
+    good = await dns_server_factory(ZONE)
+    dead = await dns_server_factory(ZONE)
+    dead.set_fault(None, Fault.DROP)
+    names = [f"n{i}.zone.test" for i in range(300)] + ["www.zone.test"]
+    async with Resolver(
+        [dead.nameserver, good.nameserver],
+        timeout=0.1,
+        tries=4,
+        concurrency=20,
+        engine=resolver_for(good).engine,
+    ) as r:
+        results = [res async for res in r.resolve_many(names)]
+        stats = {s.nameserver: s for s in r.server_stats()}
+    assert len(results) == len(names)
+    assert {res.status for res in results if res.name != "www.zone.test"} == {Status.NXDOMAIN}
+    assert next(res for res in results if res.name == "www.zone.test").status is Status.NOERROR
+    assert good.count() >= len(names)
+    if stats:  # the wire engine tells: the dead server was set aside, so it got little
+        assert stats[dead.nameserver].benched >= 1
+        assert stats[dead.nameserver].answered == 0
+        # Half of the first window went to it; after that, only what was already queued.
+        assert stats[dead.nameserver].sent < 40
+        assert stats[good.nameserver].answered == len(names)

@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import ip_address
 
 from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
@@ -27,13 +28,15 @@ from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
 from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
 
-__all__ = ["WireEngine"]
+__all__ = ["ServerStats", "WireEngine"]
 
 SOCKETS_PER_SERVER = 4
 RECEIVE_BUFFER = 4 << 20
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
 _BURST = 128  # datagrams sent per loop turn
+BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED) that bench a server
+BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 #: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
@@ -49,6 +52,7 @@ class _Pending:
         "qid",
         "qname",
         "query",
+        "sent_at",
         "server",
         "sock",
         "started",
@@ -63,13 +67,55 @@ class _Pending:
         self.attempt = 0  # attempts sent so far
         self.qid = 0
         self.deadline = 0.0
+        self.sent_at = 0.0
         self.sock: _Socket | None = None  # where the current attempt waits; None when ended
+
+
+@dataclass
+class ServerStats:
+    """What one nameserver did in a run (wire engine)."""
+
+    nameserver: str
+    sent: int = 0  #: attempts sent to it
+    answered: int = 0  #: replies used (any rcode)
+    failed: int = 0  #: attempts that timed out or got SERVFAIL/REFUSED
+    benched: int = 0  #: times it was set aside after failing repeatedly
+    latency: float = 0.0  #: seconds summed over the replies used
+
+    def __str__(self) -> str:
+        mean = f"{self.latency / self.answered * 1000:.2f} ms" if self.answered else "-"
+        return (
+            f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered, "
+            f"{self.failed:,} failed, benched {self.benched}x, mean latency {mean}"
+        )
+
+
+class _Server:
+    """One nameserver: its sockets, its health and its counters."""
+
+    __slots__ = ("benched_until", "sockets", "stats", "streak")
+
+    def __init__(self, nameserver: str, sockets: list[_Socket]) -> None:
+        self.sockets = sockets
+        self.stats = ServerStats(nameserver)
+        self.streak = 0  # failures in a row
+        self.benched_until = 0.0
+
+    def failed(self, now: float) -> None:
+        self.stats.failed += 1
+        if self.benched_until > now:
+            return  # already set aside: its queries sent before count, not again
+        self.streak += 1
+        if self.streak >= BENCH_AFTER:
+            self.streak = 0
+            self.benched_until = now + BENCH_FOR
+            self.stats.benched += 1
 
 
 class _Socket:
     """A connected UDP socket to one server, with the queries waiting on it by id."""
 
-    __slots__ = ("pending", "sock")
+    __slots__ = ("pending", "server", "sock")
 
     def __init__(self, family: socket.AddressFamily, address: tuple[str, int]) -> None:
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -83,6 +129,7 @@ class _Socket:
         self.sock.setblocking(False)
         self.sock.connect(address)
         self.pending: dict[int, _Pending] = {}
+        self.server: _Server
 
 
 def _address(nameserver: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -113,13 +160,15 @@ class WireEngine:
         self._fallback = fallback
         self._closed = False
         self._next_server = 0
-        self._servers: list[list[_Socket]] = []
+        self._servers: list[_Server] = []
         for nameserver in nameservers:
             family, address = _address(nameserver)
             sockets = [_Socket(family, address) for _ in range(sockets_per_server)]
+            server = _Server(nameserver, sockets)
             for s in sockets:
+                s.server = server
                 self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
-            self._servers.append(sockets)
+            self._servers.append(server)
         # Timeouts: a periodic sweep over what is in flight (at most the window), so an
         # answered query leaves nothing behind. Expiry is late by at most one tick.
         self._timer: asyncio.TimerHandle | None = None
@@ -146,7 +195,11 @@ class WireEngine:
 
     def _send(self, entry: _Pending) -> None:
         servers = self._servers
-        sockets = servers[(entry.server + entry.attempt) % len(servers)]  # next server per try
+        server = servers[(entry.server + entry.attempt) % len(servers)]  # next server per try
+        if server.benched_until and len(servers) > 1:
+            server = self._healthy(servers.index(server))
+        server.stats.sent += 1
+        sockets = server.sockets
         sock = sockets[random.randrange(len(sockets))]
         pending = sock.pending
         qid = random.getrandbits(16)
@@ -161,9 +214,25 @@ class WireEngine:
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
+        entry.sent_at = time.perf_counter()
         entry.deadline = self._loop.time() + timeout
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
+
+    def _healthy(self, first: int) -> _Server:
+        """The first server from `first` on that is not benched (all benched: `first`)."""
+        now = self._loop.time()
+        servers = self._servers
+        for step in range(len(servers)):
+            server = servers[(first + step) % len(servers)]
+            if server.benched_until <= now:
+                server.benched_until = 0.0
+                return server
+        return servers[first]
+
+    def stats(self) -> list[ServerStats]:
+        """Per-nameserver counters so far."""
+        return [server.stats for server in self._servers]
 
     def _flush(self) -> None:
         """Send what this loop iteration queued, in one burst.
@@ -224,13 +293,21 @@ class WireEngine:
             return  # not an answer to this query: keep waiting for the real one
         except WireError:
             reply = None
-        assert entry.sock is not None
-        del entry.sock.pending[entry.qid]
+        sock = entry.sock
+        assert sock is not None
+        del sock.pending[entry.qid]
         entry.sock = None
         if reply is None or reply.truncated:
             self._hand_over(entry)
             return
         rcode = reply.rcode
+        stats = sock.server.stats
+        stats.answered += 1
+        stats.latency += time.perf_counter() - entry.sent_at
+        if rcode in (_SERVFAIL, _REFUSED):
+            sock.server.failed(self._loop.time())
+        else:
+            sock.server.streak = 0
         if rcode == _NOERROR:  # the hot path: build the Result directly
             query = entry.query
             entry.done(
@@ -268,20 +345,22 @@ class WireEngine:
         now = self._loop.time()
         expired = [
             entry
-            for sockets in self._servers
-            for s in sockets
+            for server in self._servers
+            for s in server.sockets
             for entry in s.pending.values()
             if entry.deadline <= now
         ]
         for entry in expired:
             self._expire(entry)
-        if any(s.pending for sockets in self._servers for s in sockets):
+        if any(s.pending for server in self._servers for s in server.sockets):
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _expire(self, entry: _Pending) -> None:
-        assert entry.sock is not None
-        del entry.sock.pending[entry.qid]
+        sock = entry.sock
+        assert sock is not None
+        del sock.pending[entry.qid]
         entry.sock = None
+        sock.server.failed(self._loop.time())
         if entry.attempt < self._tries:
             self._send(entry)
         else:
@@ -306,8 +385,8 @@ class WireEngine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for sockets in self._servers:
-            for s in sockets:
+        for server in self._servers:
+            for s in server.sockets:
                 self._loop.remove_reader(s.sock.fileno())
                 for entry in s.pending.values():
                     entry.sock = None
