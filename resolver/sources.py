@@ -122,15 +122,6 @@ async def queries_from(
     with k = 0 .. n-1 split one input between them, numbering lines alike. Items whose
     (line, type name) is in `skip` are left out (a resumed run's finished rows).
     """
-    async with aclosing(_numbered(source, types, share)) as items:
-        async for item in items:
-            if not skip or (item.line, item.type.name) not in skip:
-                yield item
-
-
-async def _numbered(
-    source: Source, types: Sequence[RecordType], share: tuple[int, int]
-) -> AsyncGenerator[Query | InvalidInput, None]:
     line = 0
     offset, step = share
     async with aclosing(_items(source)) as items:
@@ -138,16 +129,18 @@ async def _numbered(
             line += 1
             if step > 1 and (line - 1) % step != offset:
                 continue
+            batch: list[Query | InvalidInput]
             if isinstance(item, Query):
-                yield item
-                continue
-            if isinstance(item, bytes):
-                text, error = decode(item)
-                if error is not None:
-                    for t in types:
-                        yield InvalidInput(text, t, error, line)
-                    continue
+                batch = [item]
             else:
-                text = item[:-1] if item.endswith("\n") else item  # as read from a text file
-            for query in parse_line(text, line, types):
-                yield query
+                if isinstance(item, bytes):
+                    text, error = decode(item)
+                else:
+                    text, error = (item[:-1] if item.endswith("\n") else item), None
+                if error is None:
+                    batch = parse_line(text, line, types)
+                else:
+                    batch = [InvalidInput(text, t, error, line) for t in types]
+            for query in batch:
+                if not skip or (query.line, query.type.name) not in skip:
+                    yield query

@@ -165,7 +165,7 @@ class JsonlWriter(_BatchWriter):
             f'"answers": [{", ".join([s(str(a)) for a in result.answers])}], '
             f'"ttl": {ttl}, "cnames": [{", ".join([s(c) for c in result.cnames])}], '
             f'"source": "{result.source.value}", "error": {error}, "line": {result.line}, '
-            f'"elapsed_ms": {_JSON(round(result.elapsed * 1000, 3))}}}\n'
+            f'"elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
         )
         self._add(row.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
 
