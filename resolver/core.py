@@ -42,7 +42,7 @@ FALLBACK_AFTER = frozenset({Status.NXDOMAIN, Status.TIMEOUT, Status.SERVFAIL, St
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_TRIES = 3
-DEFAULT_CONCURRENCY = 500
+DEFAULT_CONCURRENCY = 250
 
 
 def parse_nameserver(text: str) -> str:
