@@ -6,38 +6,24 @@ import asyncio
 import math
 import time
 from array import array
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from resolver.model import Status
-from resolver.pipeline import ResultStream
+from resolver.pipeline import ResultStream, Summary
 
 __all__ = ["BenchReport", "measure"]
 
 
 @dataclass
-class BenchReport:
-    """What a benchmark run measured."""
+class BenchReport(Summary):
+    """What a benchmark run measured: a run's summary, plus latencies and a timeline."""
 
-    counts: Counter[str] = field(default_factory=Counter)
     #: Seconds from sending to result, for every name that was asked (not INVALID).
     latencies: array[float] = field(default_factory=lambda: array("d"))
     #: Results completed in each interval of the run, in order.
     timeline: list[int] = field(default_factory=list)
     interval: float = 1.0
-    elapsed: float = 0.0
-    interrupted: bool = False
-
-    @property
-    def total(self) -> int:
-        """Results in all."""
-        return sum(self.counts.values())
-
-    @property
-    def rate(self) -> float:
-        """Results per second over the whole run."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
 
     def percentile(self, p: float) -> float | None:
         """The `p`-th percentile latency in seconds (nearest rank), or None with no data."""
