@@ -126,7 +126,10 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
     )
     p.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress line and no summary on stderr"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line (the summary at the end is always printed)",
     )
     p.add_argument(
         "--progress",
@@ -342,7 +345,7 @@ async def _resolve(
             writer.close()
     if share is not None:
         print(worker_summary(summary), file=sys.stderr)
-    elif not args.quiet:
+    else:
         kept = f" ({len(done):,} rows were already there)" if resume else ""
         print(f"resolver: {summary}{kept}", file=sys.stderr)
         _print_servers(resolver)
@@ -390,8 +393,7 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
             summary, codes = await run_workers(commands, writer)
         finally:
             writer.close()
-    if not args.quiet:
-        print(f"resolver: {summary} ({args.workers} workers)", file=sys.stderr)
+    print(f"resolver: {summary} ({args.workers} workers)", file=sys.stderr)
     if failed := [code for code in codes if code not in (EXIT_OK, *EXIT_SIGNAL.values())]:
         return failed[0]
     return max(codes)  # 130/143 when interrupted
