@@ -135,6 +135,12 @@ class ResultStream(AsyncIterator[Result]):
         async with aclosing(items_of) as items:
             async for item in items:
                 await slots.acquire()  # held until the result is yielded
+                if limit is not None and not isinstance(item, InvalidInput):
+                    try:
+                        await limit.acquire()
+                    except BaseException:  # stopped while waiting: this line was not taken
+                        slots.release()
+                        raise
                 seq = self.submitted
                 self.submitted += 1
                 deliver: Done = self._deliver
@@ -154,8 +160,6 @@ class ResultStream(AsyncIterator[Result]):
                         continue
                     seen[key] = []
                     deliver = functools.partial(self._deliver_shared, key, deliver)
-                if limit is not None:
-                    await limit.acquire()
                 self._resolver.submit(item, deliver)
 
     async def __anext__(self) -> Result:

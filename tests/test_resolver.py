@@ -478,3 +478,21 @@ async def test_queries_spread_over_servers_and_a_dead_one_is_benched(
         # Half of the first window went to it; after that, only what was already queued.
         assert stats[dead.nameserver].sent < 40
         assert stats[good.nameserver].answered == len(names)
+
+
+async def test_stop_while_waiting_for_the_rate_limit_ends_the_stream(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    async with resolver_for(server, rate=200, concurrency=50) as r:
+        stream = r.resolve_many(f"n{i}.zone.test" for i in range(10_000))
+        results = []
+
+        async def consume() -> None:
+            async for result in stream:
+                results.append(result)
+                if len(results) == 5:
+                    stream.stop()  # the feeder is waiting for a token now
+
+        await asyncio.wait_for(consume(), 10)
+    assert len(results) == stream.submitted == stream.yielded
+    assert 5 <= len(results) < 100
