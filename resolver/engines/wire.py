@@ -2,10 +2,10 @@
 
 Each nameserver gets a few connected UDP sockets (random source ports chosen by the
 kernel; a connected socket only receives datagrams from its server). A query is a packet
-built from its wire name, sent with a random id unused on its socket; a reply is accepted
-only if its id, question (case-insensitively) and type match, otherwise it is ignored as
-stale or spoofed. Attempts that time out are sent again (to the next server, timeout
-doubled per round, as c-ares does) until `tries` are spent.
+built from its wire name, sent with an unpredictable id (os.urandom) unused on its socket;
+a reply is accepted only if its id, question (case-insensitively) and type match, otherwise
+it is ignored as stale or spoofed. Attempts that time out are sent again (to the next
+server, timeout doubled per round, as c-ares does) until `tries` are spent.
 
 Whatever it cannot finish properly (a truncated reply, an rcode it does not handle, a
 malformed reply, an unreachable server) it hands to the c-ares engine, so results never
@@ -15,10 +15,12 @@ depend on the fast path.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import sys
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -175,6 +177,7 @@ class WireEngine:
         self._tick = min(0.05, timeout / 4)
         self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
         self._buffer = bytearray(_MAX_REPLY)
+        self._ids = array("H")
         self._flush_soon = False
 
     # sending
@@ -202,9 +205,9 @@ class WireEngine:
         sockets = server.sockets
         sock = sockets[random.randrange(len(sockets))]
         pending = sock.pending
-        qid = random.getrandbits(16)
+        qid = self._new_id()
         while qid in pending:
-            qid = random.getrandbits(16)
+            qid = self._new_id()
         timeout = self._timeout * (1 << (entry.attempt // len(servers)))  # doubled per round
         entry.attempt += 1
         entry.qid = qid
@@ -218,6 +221,12 @@ class WireEngine:
         entry.deadline = self._loop.time() + timeout
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
+
+    def _new_id(self) -> int:
+        """An unpredictable query id (from os.urandom, drawn in batches: it is per query)."""
+        if not self._ids:
+            self._ids = array("H", os.urandom(8192))
+        return self._ids.pop()
 
     def _healthy(self, first: int) -> _Server:
         """The first server from `first` on that is not benched (all benched: `first`)."""
