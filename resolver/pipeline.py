@@ -94,8 +94,7 @@ class ResultStream(AsyncIterator[Result]):
         self.submitted = 0
         #: Results yielded so far.
         self.yielded = 0
-        #: ordered: the sequence number of the next result to deliver.
-        self.delivered_in_order = 0
+        self._next_in_order = 0  # ordered: the sequence number of the next to deliver
 
     def __aiter__(self) -> ResultStream:
         return self
@@ -115,9 +114,9 @@ class ResultStream(AsyncIterator[Result]):
         """Hold `result` until every result submitted before it has been delivered."""
         early = self._early
         early[seq] = result
-        while self.delivered_in_order in early:
-            self._deliver(early.pop(self.delivered_in_order))
-            self.delivered_in_order += 1
+        while self._next_in_order in early:
+            self._deliver(early.pop(self._next_in_order))
+            self._next_in_order += 1
 
     def _deliver_shared(self, key: tuple[str, RecordType], deliver: Done, result: Result) -> None:
         """The first lookup of a (name, type) is done: answer it and every copy waiting."""
