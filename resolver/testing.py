@@ -482,10 +482,16 @@ def to_zone_file(zone: Zone, origin: str, ttl: int = 300) -> str:
 
 
 class Fault(enum.Enum):
-    """What to do instead of (or on top of) a normal answer."""
+    """What to do instead of (or on top of) a normal answer.
+
+    Every fault takes `set_fault`'s `delay`, `jitter`, `times`, `rate` and `transport`.
+    A TCP-only server is `set_fault(None, Fault.TRUNCATE)`. Zone data, not faults, make
+    oversized answers (many records: TC=1 on UDP beyond the client's EDNS size or 512),
+    CNAME chains and loops (see `max_chain`) and wildcards (`*.` owners, RFC 4592).
+    """
 
     DROP = "drop"  #: no reply at all
-    DELAY = "delay"  #: the normal reply, after `delay` seconds
+    DELAY = "delay"  #: the normal reply, after `delay` seconds (plus `jitter`)
     SERVFAIL = "servfail"  #: RCODE 2
     REFUSED = "refused"  #: RCODE 5
     FORMERR = "formerr"  #: RCODE 1
@@ -494,7 +500,25 @@ class Fault(enum.Enum):
     WRONG_ID = "wrong_id"  #: the reply with another message id (and no correct one)
     GARBAGE = "garbage"  #: a few random bytes that are not a DNS message
     WRONG_QUESTION = "wrong_question"  #: the right id with another question name
+    #: no reply, for each query independently with probability `rate` (required); the
+    #: query is still recorded, so from the client's side it is a lost query or reply
+    LOSS = "loss"
+    #: the normal reply (after `jitter` only), then the same bytes again `delay` later
+    LATE_DUPLICATE = "late_duplicate"
+    #: UDP only: the whole answer in one datagram however large, without TC, as from a
+    #: server that ignores the client's EDNS size
+    OVERSIZED = "oversized"
+    #: TCP only: the 2-octet length and the first half of the reply, then the server
+    #: closes the connection
+    TCP_CLOSE = "tcp_close"
 
+
+#: Faults that only make sense on one transport: the other skips the rule.
+_ONLY_OVER: dict[Fault, Transport] = {
+    Fault.TRUNCATE: "udp",
+    Fault.OVERSIZED: "udp",
+    Fault.TCP_CLOSE: "tcp",
+}
 
 _FAULT_RCODES = {
     Fault.SERVFAIL: _SERVFAIL,
@@ -522,6 +546,18 @@ class _FaultRule:
     delay: float
     remaining: int | None
     transport: Transport | None
+    rate: float | None = None  # the probability that a matching query gets the fault
+    jitter: float = 0.0  # a random extra delay, uniform in [0, jitter]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What to send for one query: `reply` after `delay` seconds (None: nothing)."""
+
+    reply: bytes | None
+    delay: float
+    duplicate: float | None = None  # LATE_DUPLICATE: the same reply again this much later
+    cut: bool = False  # TCP_CLOSE: part of the reply, then close the connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,11 +620,17 @@ class _TCPProtocol(asyncio.Protocol):
                 break
             message = bytes(self.buffer[2 : 2 + size])
             del self.buffer[: 2 + size]
-            self.server._dispatch(message, "tcp", self.peer, self.send)
+            self.server._dispatch(message, "tcp", self.peer, self.send, self.cut)
 
     def send(self, reply: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(len(reply).to_bytes(2) + reply)
+
+    def cut(self, reply: bytes) -> None:
+        """TCP_CLOSE: the length and the first half of `reply`, then close."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(len(reply).to_bytes(2) + reply[: len(reply) // 2])
+            self.transport.close()  # after the buffered bytes are written
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
@@ -601,7 +643,9 @@ class LoopbackDNSServer:
 
     Names absent from the zone get NXDOMAIN, names without the asked type NODATA, both
     with the closest enclosing SOA (or a default one at `origin`, which defaults to the
-    longest common suffix of the zone's names) in the authority section.
+    longest common suffix of the zone's names) in the authority section. CNAMEs in the
+    zone are followed for at most `max_chain` steps (and never twice to the same name:
+    a loop ends at the repeat). `seed` seeds the faults' random choices.
     """
 
     def __init__(
@@ -612,10 +656,18 @@ class LoopbackDNSServer:
         port: int = 0,
         ttl: int = 300,
         origin: str | None = None,
+        max_chain: int = _MAX_CHAIN,
+        seed: int | None = 0,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"LoopbackDNSServer only listens on loopback, not {host!r}")
+        if max_chain < 1:
+            raise ValueError("max_chain must be at least 1")
         self._host, self._port, self.ttl = host, port, ttl
+        self._max_chain = max_chain
+        # Every random choice of the faults (LOSS, jitter, GARBAGE): the same `seed` and
+        # the same queries in the same order give the same faults.
+        self._random = random.Random(seed)
         self._data = _compile(zone)
         if origin is None:
             keys = list(self._data.nodes)
@@ -724,18 +776,27 @@ class LoopbackDNSServer:
         delay: float = 0.0,
         times: int | None = None,
         transport: Transport | None = None,
+        rate: float | None = None,
+        jitter: float = 0.0,
     ) -> None:
         """Apply `fault` to queries for `name` (None: every name) on `transport` (None: both).
 
-        `delay` postpones whatever is sent; `times` limits the fault to the first N matching
-        queries. A rule for the same name and transport replaces the previous one; rules
-        for a name take precedence over name-less ones.
+        `delay` postpones whatever is sent (LATE_DUPLICATE: the copy) and `jitter` adds a
+        random delay, uniform in [0, jitter], drawn per query; delayed replies never hold
+        up others. `rate` makes the fault hit each matching query with that probability
+        (LOSS requires it); a query it spares is answered normally. `times` limits the
+        fault to the first N queries it hits. A rule for the same name and transport
+        replaces the previous one; rules for a name take precedence over name-less ones.
         """
         if times is not None and times < 1:
             raise ValueError("times must be at least 1")
-        if delay < 0:
-            raise ValueError("delay must not be negative")
-        rule = _FaultRule(_name_key(name), fault, delay, times, transport)
+        if delay < 0 or jitter < 0:
+            raise ValueError("delay and jitter must not be negative")
+        if rate is not None and not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be a probability, from 0 to 1")
+        if fault is Fault.LOSS and rate is None:
+            raise ValueError("Fault.LOSS needs rate=, the probability of losing a query")
+        rule = _FaultRule(_name_key(name), fault, delay, times, transport, rate, jitter)
         with self._lock:
             self._faults = [
                 r for r in self._faults if (r.name, r.transport) != (rule.name, rule.transport)
@@ -763,8 +824,10 @@ class LoopbackDNSServer:
             for rule in [r for r in rules if r.name is not None] + [r for r in rules if not r.name]:
                 if rule.name not in (None, key) or rule.transport not in (None, transport):
                     continue
-                if rule.fault is Fault.TRUNCATE and transport == "tcp":
-                    continue
+                if rule.fault in _ONLY_OVER and _ONLY_OVER[rule.fault] != transport:
+                    continue  # passed over: the next rule may apply
+                if rule.rate is not None and self._random.random() >= rule.rate:
+                    return None  # spared this time: a normal answer
                 if rule.remaining is not None:
                     rule.remaining -= 1
                     if rule.remaining == 0:
@@ -780,10 +843,20 @@ class LoopbackDNSServer:
         transport: Transport,
         client: tuple[str, int],
         send: Callable[[bytes], None],
+        cut: Callable[[bytes], None] | None = None,
     ) -> None:
-        reply, delay = self._handle(data, transport, client)
+        if type(self)._handle is LoopbackDNSServer._handle:
+            plan = self._plan(data, transport, client)
+        else:  # a subclass that answers its own way (tests/test_wire.py has one)
+            plan = _Plan(*self._handle(data, transport, client))
+        reply = plan.reply
         if reply is None:
             return
+        self._send_later(plan.delay, cut if plan.cut and cut is not None else send, reply)
+        if plan.duplicate is not None:
+            self._send_later(plan.delay + plan.duplicate, send, reply)
+
+    def _send_later(self, delay: float, send: Callable[[bytes], None], reply: bytes) -> None:
         if delay <= 0 or self._loop is None:
             send(reply)
             return
@@ -798,38 +871,53 @@ class LoopbackDNSServer:
     def _handle(
         self, data: bytes, transport: Transport, client: tuple[str, int]
     ) -> tuple[bytes | None, float]:
+        """The reply to `data` and its delay (what a subclass may override instead)."""
+        plan = self._plan(data, transport, client)
+        return plan.reply, plan.delay
+
+    def _plan(self, data: bytes, transport: Transport, client: tuple[str, int]) -> _Plan:
         if len(data) < 12:
-            return None, 0.0
+            return _Plan(None, 0.0)
         qid, flags = struct.unpack_from("!HH", data)
         if flags & _QR:
-            return None, 0.0  # a response, not a query
+            return _Plan(None, 0.0)  # a response, not a query
         try:
             query = self._parse(data)
         except (WireError, struct.error):
-            return struct.pack("!6H", qid, _QR | (flags & 0x7900) | _FORMERR, 0, 0, 0, 0), 0.0
+            formerr = struct.pack("!6H", qid, _QR | (flags & 0x7900) | _FORMERR, 0, 0, 0, 0)
+            return _Plan(formerr, 0.0)
         name = _name_text(query.labels)
         self.queries.append(ReceivedQuery(transport, name, query.type, qid, client))
         rule = self._take_fault(_key(query.labels), transport)
-        fault, delay = (rule.fault, rule.delay) if rule else (None, 0.0)
-        if fault is Fault.DROP:
-            return None, 0.0
+        if rule is None:
+            fault, delay = None, 0.0
+        else:
+            fault, delay = rule.fault, rule.delay
+            if rule.jitter:
+                delay += self._random.uniform(0.0, rule.jitter)
+        if fault in (Fault.DROP, Fault.LOSS):
+            return _Plan(None, 0.0)
         if fault is Fault.GARBAGE:
-            return random.randbytes(random.randint(4, 11)), delay
+            return _Plan(self._random.randbytes(self._random.randint(4, 11)), delay)
         if fault in _FAULT_RCODES:
-            return self._reply(query, _FAULT_RCODES[fault], [], []), delay
+            return _Plan(self._reply(query, _FAULT_RCODES[fault], [], []), delay)
         if query.flags & 0x7800:
-            return self._reply(query, _NOTIMP, [], []), delay
+            return _Plan(self._reply(query, _NOTIMP, [], []), delay)
         if query.cls != 1:
-            return self._reply(query, _REFUSED, [], []), delay
+            return _Plan(self._reply(query, _REFUSED, [], []), delay)
         rcode, answers, authority = self._resolve(query.labels, query.type)
         question = (b"wrong-question", b"invalid") if fault is Fault.WRONG_QUESTION else None
         reply = self._reply(query, rcode, answers, authority, question=question)
         limit = max(512, query.edns or 0) if transport == "udp" else 65535
+        if fault is Fault.OVERSIZED:
+            limit = 65535
         if len(reply) > limit or fault is Fault.TRUNCATE:
             reply = self._reply(query, rcode, [], [], tc=True)
         if fault is Fault.WRONG_ID:
             reply = ((qid + 1) & 0xFFFF).to_bytes(2) + reply[2:]
-        return reply, delay
+        if fault is Fault.LATE_DUPLICATE and rule is not None:
+            return _Plan(reply, delay - rule.delay, duplicate=rule.delay)  # jitter, then delay
+        return _Plan(reply, delay, cut=fault is Fault.TCP_CLOSE)
 
     @staticmethod
     def _parse(data: bytes) -> _Query:
@@ -892,7 +980,7 @@ class LoopbackDNSServer:
         """-> rcode, answer records, authority records (wire), chasing CNAMEs in the zone."""
         answers: list[bytes] = []
         owner, seen = b"\xc0\x0c", set()  # the first owner points at the question
-        for _ in range(_MAX_CHAIN):
+        for _ in range(self._max_chain):
             key = _key(labels)
             seen.add(key)
             node = self._node(key)
