@@ -43,7 +43,7 @@ _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _CAA = (
 #: Types c-ares 1.34 parses strictly that this codec does not: HINFO, SIG, NAPTR, TLSA,
 #: SVCB, HTTPS, ANY, URI. A reply holding one is left to c-ares.
 _UNSUPPORTED = frozenset({13, 24, 35, 52, 64, 65, 255, 256})
-_MAX_CHAIN = 32  # CNAME steps followed, as in cares.parse_answer
+_MAX_CHAIN = 64  # CNAME steps followed, as in cares.parse_answer
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _PTR_RR = struct.Struct("!HHHIH")  # a compression pointer, then the fixed fields
@@ -503,8 +503,10 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
     owner = lower
     chain: list[bytes] = []
     if cname_of and qtype != _CNAME:
-        while owner in cname_of and len(chain) < _MAX_CHAIN:
+        while owner in cname_of:
             owner = cname_of[owner]
+            if owner == lower or owner in chain or len(chain) == _MAX_CHAIN:
+                raise WireError("CNAME loop or chain too long: left to c-ares")
             chain.append(owner)
     answers: list[Answer] = []
     least: int | None = None

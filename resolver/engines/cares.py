@@ -42,6 +42,8 @@ _ERRORS: dict[int, tuple[Status, str | None, bool]] = {
 }
 
 _NO_TIMER_NEEDED = 0.0
+#: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
+MAX_CHAIN = 64
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 10_000
 
@@ -91,8 +93,13 @@ def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str
     }
     owner, chain = query.name.lower(), list[str]()
     if qtype != RecordType.CNAME.value:
-        while owner in cname_of and len(chain) < 32:
+        seen = {owner}
+        while owner in cname_of:
             owner = cname_of[owner]
+            if owner in seen or len(chain) == MAX_CHAIN:
+                error = "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CHAIN} steps"
+                return Status.ERROR, {"cnames": tuple(chain), "error": error}
+            seen.add(owner)
             chain.append(owner)
     answers: list[Answer] = []
     ttls: list[int] = []
