@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,8 @@ import aiodns
 import pycares
 from benchlib import (
     ClientReport,
+    ask_all,
     canon,
-    digest,
-    percentiles,
     raise_fd_limit,
     read_expectations,
     read_queries,
@@ -67,46 +64,19 @@ async def run(args: argparse.Namespace) -> ClientReport:
         flags=pycares.ARES_FLAG_NOSEARCH,
         socket_receive_buffer_size=4 << 20,
     )
-    queue: asyncio.Queue[tuple[int, str, str] | None] = asyncio.Queue(maxsize=2 * args.workers)
-    statuses: Counter[str] = Counter()
-    latency: list[float] = []
-    correct = 0
 
-    async def produce() -> None:
-        for index, (qname, qtype) in enumerate(queries):
-            await queue.put((index, qname, qtype))
-        for _ in range(args.workers):
-            await queue.put(None)
+    async def ask(qname: str, qtype: str) -> str:
+        try:
+            result = await resolver.query_dns(qname, qtype)
+        except aiodns.error.DNSError as exc:
+            code = exc.args[0] if exc.args else None
+            return canon(_ERRNO_STATUS.get(code, "ERROR"))
+        return outcome(qname, PTR if qtype == "PTR" else A, result.answer)
 
-    async def work() -> None:
-        nonlocal correct
-        while (item := await queue.get()) is not None:
-            index, qname, qtype = item
-            sent = time.perf_counter()
-            try:
-                result = await resolver.query_dns(qname, qtype)
-            except aiodns.error.DNSError as exc:
-                code = exc.args[0] if exc.args else None
-                got = canon(_ERRNO_STATUS.get(code, "ERROR"))
-            else:
-                got = outcome(qname, PTR if qtype == "PTR" else A, result.answer)
-            latency.append(time.perf_counter() - sent)
-            statuses[got.split("|", 1)[0]] += 1
-            if digest(got) == expected[index]:
-                correct += 1
-
-    started = time.perf_counter()
     try:
-        await asyncio.gather(produce(), *(work() for _ in range(args.workers)))
+        return await ask_all(queries, expected, args.workers, ask)
     finally:
         await resolver.close()
-    return ClientReport(
-        names=len(queries),
-        correct=correct,
-        latency_ms=[v * 1000 for v in percentiles(latency)],
-        statuses=dict(statuses),
-        elapsed=time.perf_counter() - started,
-    )
 
 
 def main() -> None:

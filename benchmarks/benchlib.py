@@ -16,12 +16,15 @@ a dict of 200,000 strings in memory to check its answers.
 from __future__ import annotations
 
 import array
+import asyncio
 import json
 import math
 import resource
 import sys
+import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -211,3 +214,44 @@ class ClientReport:
                 data = json.loads(line)
                 return cls(**data)
         raise ValueError("the client printed no report")
+
+
+async def ask_all(
+    queries: Sequence[tuple[str, str]],
+    expected: array.array[int],
+    workers: int,
+    ask: Callable[[str, str], Awaitable[str]],
+) -> ClientReport:
+    """Ask every (name, type) of `queries` through `workers` coroutines pulling from one
+    queue; `ask` returns the canonical outcome, checked against `expected` by digest."""
+    queue: asyncio.Queue[tuple[int, str, str] | None] = asyncio.Queue(maxsize=2 * workers)
+    statuses: Counter[str] = Counter()
+    latency: list[float] = []
+    correct = 0
+
+    async def produce() -> None:
+        for index, (qname, qtype) in enumerate(queries):
+            await queue.put((index, qname, qtype))
+        for _ in range(workers):
+            await queue.put(None)
+
+    async def work() -> None:
+        nonlocal correct
+        while (item := await queue.get()) is not None:
+            index, qname, qtype = item
+            sent = time.perf_counter()
+            got = await ask(qname, qtype)
+            latency.append(time.perf_counter() - sent)
+            statuses[got.split("|", 1)[0]] += 1
+            if digest(got) == expected[index]:
+                correct += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(produce(), *(work() for _ in range(workers)))
+    return ClientReport(
+        names=len(queries),
+        correct=correct,
+        latency_ms=[v * 1000 for v in percentiles(latency)],
+        statuses=dict(statuses),
+        elapsed=time.perf_counter() - started,
+    )

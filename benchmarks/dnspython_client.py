@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-from collections import Counter
 from pathlib import Path
 
 import dns.asyncresolver
@@ -25,9 +23,8 @@ import dns.rdatatype
 import dns.resolver
 from benchlib import (
     ClientReport,
+    ask_all,
     canon,
-    digest,
-    percentiles,
     raise_fd_limit,
     read_expectations,
     read_queries,
@@ -66,48 +63,19 @@ async def run(args: argparse.Namespace) -> ClientReport:
     resolver.timeout = 2.0
     resolver.lifetime = 6.0
     resolver.cache = None
-    queue: asyncio.Queue[tuple[int, str, str] | None] = asyncio.Queue(maxsize=2 * args.workers)
-    statuses: Counter[str] = Counter()
-    latency: list[float] = []
-    correct = 0
 
-    async def produce() -> None:
-        for index, (qname, qtype) in enumerate(queries):
-            await queue.put((index, qname, qtype))
-        for _ in range(args.workers):
-            await queue.put(None)
+    async def ask(qname: str, qtype: str) -> str:
+        try:
+            answer = await resolver.resolve(qname, qtype, search=False, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return canon("NXDOMAIN")
+        except dns.resolver.LifetimeTimeout:
+            return canon("TIMEOUT")
+        except dns.exception.DNSException:
+            return canon("ERROR")
+        return outcome(qname, qtype, answer)
 
-    async def work() -> None:
-        nonlocal correct
-        while (item := await queue.get()) is not None:
-            index, qname, qtype = item
-            sent = time.perf_counter()
-            try:
-                answer = await resolver.resolve(
-                    qname, qtype, search=False, raise_on_no_answer=False
-                )
-            except dns.resolver.NXDOMAIN:
-                got = canon("NXDOMAIN")
-            except dns.resolver.LifetimeTimeout:
-                got = canon("TIMEOUT")
-            except dns.exception.DNSException:
-                got = canon("ERROR")
-            else:
-                got = outcome(qname, qtype, answer)
-            latency.append(time.perf_counter() - sent)
-            statuses[got.split("|", 1)[0]] += 1
-            if digest(got) == expected[index]:
-                correct += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(produce(), *(work() for _ in range(args.workers)))
-    return ClientReport(
-        names=len(queries),
-        correct=correct,
-        latency_ms=[v * 1000 for v in percentiles(latency)],
-        statuses=dict(statuses),
-        elapsed=time.perf_counter() - started,
-    )
+    return await ask_all(queries, expected, args.workers, ask)
 
 
 def main() -> None:
