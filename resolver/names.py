@@ -111,6 +111,12 @@ def reverse_name(address: IPv4Address | IPv6Address) -> str:
 def _parse_address(body: str) -> IPv4Address | IPv6Address | None:
     """The address `body` spells, or None if it is not an IP literal; raises `InvalidName`."""
     bracketed = body.startswith("[") and body.endswith("]")
+    prefix, slash, bits = body.partition("/")
+    if slash and bits.isdigit() and _MAYBE_IP.fullmatch(prefix):
+        # A range would be many rows for one line, and rows are keyed by (line, type).
+        raise InvalidName(
+            f"CIDR ranges are not expanded: {_quote(body)}; list the addresses, one a line"
+        )
     if not bracketed and not _MAYBE_IP.fullmatch(body.partition("%")[0]):
         return None  # most lines: a name, not worth an exception from ipaddress
     literal = body[1:-1] if bracketed else body

@@ -327,3 +327,14 @@ def test_parse_line_any_address(
     assert parse_line(text, 5, types) == [
         Query(ip_address(text.strip("[]")).reverse_pointer, PTR, text, 5, address=address)
     ]
+
+
+@pytest.mark.parametrize("text", ["192.0.2.0/24", "2001:db8::/64", "10.0.0.1/32"])
+def test_cidr_ranges_are_refused_clearly(text: str) -> None:
+    items = parse_line(text, 3, [RecordType.A, RecordType.AAAA])
+    assert len(items) == 1
+    bad = items[0]
+    assert isinstance(bad, InvalidInput)
+    assert bad.type is RecordType.PTR
+    assert bad.line == 3
+    assert bad.error.startswith("CIDR ranges are not expanded")
