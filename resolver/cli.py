@@ -103,6 +103,13 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
         help=f"attempts per query (default: {DEFAULT_TRIES})",
     )
     p.add_argument(
+        "--deadline",
+        type=_positive(float),
+        metavar="S",
+        help="end a query as TIMEOUT after S seconds, whatever tries remain (default: none; "
+        "timeout and tries bound it)",
+    )
+    p.add_argument(
         "--qps",
         type=_positive(float),
         metavar="N",
@@ -265,6 +272,7 @@ def _make_resolver(args: argparse.Namespace, nameservers: Sequence[str] | None) 
         fallback=getattr(args, "fallback", Fallback.NEVER.value),
         engine=args.engine,
         rate=args.qps,
+        deadline=args.deadline,
     )
 
 
@@ -371,6 +379,8 @@ def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> l
     command += [arg for ns in args.nameservers or () for arg in ("-n", ns)]
     if args.qps:
         command += ["--qps", str(args.qps / n)]
+    if args.deadline:
+        command += ["--deadline", str(args.deadline)]
     if args.no_uvloop:
         command.append("--no-uvloop")
     if args.unique:

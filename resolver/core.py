@@ -86,6 +86,8 @@ class Resolver:
         fallback: when the system resolver is asked (`Fallback` or its value).
         engine: which engine asks DNS (`EngineName` or its value).
         rate: at most this many queries per second (None: no limit).
+        deadline: seconds after which a query ends as TIMEOUT whatever tries remain
+            (None: only timeout and tries bound it).
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -101,6 +103,7 @@ class Resolver:
         fallback: Fallback | str = Fallback.AUTO,
         engine: EngineName | str = EngineName.WIRE,
         rate: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -110,6 +113,9 @@ class Resolver:
             raise ConfigError("concurrency must be at least 1")
         if rate is not None and rate <= 0:
             raise ConfigError("rate must be positive")
+        if deadline is not None and deadline <= 0:
+            raise ConfigError("deadline must be positive")
+        self.deadline = deadline
         try:
             self.fallback = Fallback(fallback)
         except ValueError:
@@ -189,13 +195,38 @@ class Resolver:
 
             dns.submit(query, after_dns)
 
+        route: Callable[[Query, Done], None]
         if self.fallback is Fallback.ONLY:
-            self._route = system.submit
+            route = system.submit
         elif falls_back:
-            self._route = dns_then_system
+            route = dns_then_system
         else:
-            self._route = dns.submit  # the bulk path: straight to the engine
+            route = dns.submit  # the bulk path: straight to the engine
+        self._route = route if self.deadline is None else self._bounded(route, self.deadline)
         return self._route
+
+    @staticmethod
+    def _bounded(
+        route: Callable[[Query, Done], None], deadline: float
+    ) -> Callable[[Query, Done], None]:
+        """`route`, with a TIMEOUT result for any query not answered within `deadline`;
+        an answer that comes later is dropped (the engine's own tries still end it)."""
+        loop = asyncio.get_running_loop()
+        error = f"no answer within the {deadline:g} s deadline"
+
+        def submit(query: Query, done: Done) -> None:
+            def once(result: Result) -> None:
+                if not timer.cancelled():
+                    timer.cancel()
+                    done(result)
+
+            def expire() -> None:
+                once(Result.for_query(query, Status.TIMEOUT, error=error, elapsed=deadline))
+
+            timer = loop.call_later(deadline, expire)
+            route(query, once)
+
+        return submit
 
     def server_stats(self) -> list[ServerStats]:
         """Per-nameserver counters of the wire engine (queries, failures, benching,

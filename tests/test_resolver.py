@@ -496,3 +496,42 @@ async def test_stop_while_waiting_for_the_rate_limit_ends_the_stream(
         await asyncio.wait_for(consume(), 10)
     assert len(results) == stream.submitted == stream.yielded
     assert 5 <= len(results) < 100
+
+
+async def test_deadline_ends_a_query_whatever_tries_remain(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    server.set_fault("www.zone.test", Fault.DROP)
+    async with resolver_for(server, timeout=0.2, tries=50, deadline=0.6) as r:
+        dropped, answered = await asyncio.gather(
+            r.lookup("www.zone.test"), r.lookup("v4.zone.test")
+        )
+    assert dropped.status is Status.TIMEOUT
+    assert dropped.error == "no answer within the 0.6 s deadline"
+    assert server.count("www.zone.test") < 50  # the tries were not all spent
+    assert answered.status is Status.NOERROR
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "asked"),
+    [
+        (None, Status.NXDOMAIN, 1),  # final: never asked again
+        (Fault.SERVFAIL, Status.SERVFAIL, 3),  # retried while tries remain
+        (Fault.REFUSED, Status.REFUSED, 3),
+        (Fault.DROP, Status.TIMEOUT, 3),
+    ],
+)
+async def test_which_outcomes_are_retried(
+    dns_server_factory: MakeServer,
+    resolver_for: MakeResolver,
+    fault: Fault | None,
+    status: Status,
+    asked: int,
+) -> None:
+    server = await dns_server_factory(ZONE)
+    if fault is not None:
+        server.set_fault("nope.zone.test", fault)
+    async with resolver_for(server, timeout=0.1, tries=3) as r:
+        result = await r.lookup("nope.zone.test")
+    assert result.status is status
+    assert server.count("nope.zone.test", transport="udp") == asked
