@@ -172,6 +172,9 @@ class Result:
     error: str | None = None
     line: int = 0
     elapsed: float = 0.0
+    #: The nameserver (`host:port`) whose reply this is; None when no reply gave it (a
+    #: timeout, the system resolver, bad input, or c-ares asking one of several servers).
+    server: str | None = None
 
     @property
     def ok(self) -> bool:

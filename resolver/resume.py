@@ -103,7 +103,8 @@ _LIST = rf"\[(?:{_STR}(?:, {_STR})*+)?\]"
 _JSONL_ROW = re.compile(
     rf'^\{{"query": {_STR}, "name": {_STR}, "type": "([A-Za-z0-9]+)", "status": {_STR}, '
     rf'"answers": {_LIST}, "ttl": (?:null|{_INT}), "cnames": {_LIST}, "source": {_STR}, '
-    rf'"error": (?:null|{_STR}), "line": ({_INT}), "elapsed_ms": {_NUM}\}}\n',
+    rf'"server": (?:null|{_STR}), "error": (?:null|{_STR}), "line": ({_INT}), '
+    rf'"elapsed_ms": {_NUM}\}}\n',
     re.MULTILINE,
 )
 

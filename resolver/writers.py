@@ -47,6 +47,7 @@ FIELDS = (
     "ttl",
     "cnames",
     "source",
+    "server",
     "error",
     "line",
     "elapsed_ms",
@@ -81,6 +82,7 @@ def record(result: Result) -> dict[str, Any]:
         "ttl": result.ttl,
         "cnames": list(result.cnames),
         "source": result.source.value,
+        "server": result.server,
         "error": result.error,
         "line": result.line,
         "elapsed_ms": round(result.elapsed * 1000, 3),
@@ -158,13 +160,15 @@ class JsonlWriter(_BatchWriter):
         built directly (this is per result, and twice as fast as going through a dict)."""
         s = _STR
         ttl = "null" if result.ttl is None else str(result.ttl)
+        server = "null" if result.server is None else s(result.server)
         error = "null" if result.error is None else s(result.error)
         row = (
             f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
             f'"type": "{result.type.name}", "status": "{result.status.value}", '
             f'"answers": [{", ".join([s(str(a)) for a in result.answers])}], '
             f'"ttl": {ttl}, "cnames": [{", ".join([s(c) for c in result.cnames])}], '
-            f'"source": "{result.source.value}", "error": {error}, "line": {result.line}, '
+            f'"source": "{result.source.value}", "server": {server}, "error": {error}, '
+            f'"line": {result.line}, '
             f'"elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
         )
         self._add(row.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
@@ -212,6 +216,7 @@ CREATE TABLE IF NOT EXISTS results (
     ttl INTEGER,
     cnames TEXT NOT NULL,
     source TEXT NOT NULL,
+    server TEXT,
     error TEXT,
     line INTEGER NOT NULL,
     elapsed_ms REAL NOT NULL,
@@ -223,8 +228,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS results_line_type ON results (line, type) WHER
 #: The columns of the `results` table, in order: the record's fields, then `addresses`.
 SQLITE_COLUMNS = (*FIELDS, "addresses")
 _INSERT = (
-    "INSERT INTO results (query, name, type, status, answers, ttl, cnames, source, error, "
-    "line, elapsed_ms, addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO results (query, name, type, status, answers, ttl, cnames, source, server, "
+    "error, line, elapsed_ms, addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_BATCH = 1000
 
@@ -315,6 +320,7 @@ class SqliteWriter:
                 result.ttl,
                 _sql_text(_JSON(list(result.cnames))) if result.cnames else "[]",
                 result.source.value,
+                result.server,
                 None if result.error is None else _sql_text(result.error),
                 result.line,
                 round(result.elapsed * 1000, 3),

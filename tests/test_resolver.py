@@ -80,6 +80,7 @@ async def test_every_record_type(
     assert result.status is Status.NOERROR, result
     assert set(result.answers) == answers
     assert result.source is Source.DNS
+    assert result.server == server.nameserver
     assert result.ttl == 300
     assert result.type is RecordType[rtype]
     assert result.error is None
@@ -472,6 +473,8 @@ async def test_queries_spread_over_servers_and_a_dead_one_is_benched(
     assert {res.status for res in results if res.name != "www.zone.test"} == {Status.NXDOMAIN}
     assert next(res for res in results if res.name == "www.zone.test").status is Status.NOERROR
     assert good.count() >= len(names)
+    # Which server answered: the wire engine knows; c-ares does not say which of two.
+    assert {res.server for res in results} == ({good.nameserver} if stats else {None})
     if stats:  # the wire engine tells: the dead server was set aside, so it got little
         assert stats[dead.nameserver].benched >= 1
         assert stats[dead.nameserver].answered == 0

@@ -369,7 +369,7 @@ def all_keys(path: Path, fmt: str) -> list[Key]:
     if fmt == "csv":
         parsed = list(csv.reader(io.StringIO(path.read_bytes().decode(), newline="")))
         assert tuple(parsed[0]) == FIELDS
-        return [(int(row[9]), row[2]) for row in parsed[1:]]
+        return [(int(row[FIELDS.index("line")]), row[FIELDS.index("type")]) for row in parsed[1:]]
     return [(row["line"], row["type"]) for row in map(json.loads, path.read_bytes().splitlines())]
 
 

@@ -247,6 +247,7 @@ def test_schema_and_indexes(tmp_path: Path) -> None:
             "ttl": "INTEGER",
             "cnames": "TEXT",
             "source": "TEXT",
+            "server": "TEXT",
             "error": "TEXT",
             "line": "INTEGER",
             "elapsed_ms": "REAL",
@@ -508,7 +509,7 @@ def test_csv_append_writes_the_header_only_into_an_empty_file(tmp_path: Path) ->
     parsed = list(csv.reader(io.StringIO(path.read_bytes().decode(), newline="")))
     assert tuple(parsed[0]) == FIELDS
     assert len(parsed) == 1 + len(results)
-    assert [int(row[9]) for row in parsed[1:]] == [r.line for r in results]
+    assert [int(row[FIELDS.index("line")]) for row in parsed[1:]] == [r.line for r in results]
     writer = open_writer(str(path), append=True, header=False)
     writer.close()
     assert len(list(csv.reader(io.StringIO(path.read_text(), newline="")))) == 1 + len(results)

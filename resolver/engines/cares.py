@@ -218,6 +218,9 @@ class CaresEngine:
         }
         self._channel = _Channel(self._loop, **self._options)
         self._retired: set[_Channel] = set()  # replaced, closed when their queries end
+        # c-ares does not say which server answered; with only one, it is that one.
+        servers = self.servers
+        self._server = servers[0] if len(servers) == 1 else None
 
     @property
     def servers(self) -> list[str]:
@@ -270,7 +273,7 @@ class CaresEngine:
             self._loop.call_soon(channel.close)  # not from inside its own callback
         if errno is None:
             status, fields = parse_answer(query, result.answer)
-            done(_result(query, started, status, fields))
+            done(_result(query, started, status, fields | {"server": self._server}))
             return
         status, message, retry = _ERRORS.get(
             errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
@@ -279,7 +282,9 @@ class CaresEngine:
             # Not from the query's own callback stack: c-ares is mid-processing.
             self._loop.call_soon(self._send, query, done, started, attempt + 1)
             return
-        done(_result(query, started, status, {"error": message}))
+        answered = status in (Status.NODATA, Status.NXDOMAIN, Status.SERVFAIL, Status.REFUSED)
+        server = self._server if answered else None
+        done(_result(query, started, status, {"error": message, "server": server}))
 
     async def aclose(self) -> None:
         """Cancel what is in flight (each gets an ERROR result) and release the sockets."""

@@ -310,6 +310,7 @@ class WireEngine:
             self._hand_over(entry)
             return
         rcode = reply.rcode
+        server = sock.server.stats.nameserver
         stats = sock.server.stats
         stats.answered += 1
         stats.latency += time.perf_counter() - entry.sent_at
@@ -332,16 +333,23 @@ class WireEngine:
                     None,
                     query.line,
                     time.perf_counter() - entry.started,
+                    server,
                 )
             )
         elif rcode == _NXDOMAIN:
-            entry.done(self._result(entry.query, entry.started, Status.NXDOMAIN))
+            entry.done(self._result(entry.query, entry.started, Status.NXDOMAIN, server=server))
         elif rcode in (_SERVFAIL, _REFUSED) and entry.attempt < self._tries:
             self._send(entry)  # like c-ares: another try, on the next server
         elif rcode == _SERVFAIL:
-            entry.done(self._result(entry.query, entry.started, Status.SERVFAIL, error=SERVFAIL))
+            result = self._result(
+                entry.query, entry.started, Status.SERVFAIL, error=SERVFAIL, server=server
+            )
+            entry.done(result)
         elif rcode == _REFUSED:
-            entry.done(self._result(entry.query, entry.started, Status.REFUSED, error=REFUSED))
+            result = self._result(
+                entry.query, entry.started, Status.REFUSED, error=REFUSED, server=server
+            )
+            entry.done(result)
         else:
             self._hand_over(entry)
 
