@@ -468,3 +468,16 @@ def test_resolvers_file(tmp_path: Path, server: LoopbackDNSServer) -> None:
     bad = cli("resolve", str(hosts), "--resolvers", str(listed))
     assert bad.returncode == 2
     assert f"{listed}:2: bad nameserver" in bad.stderr
+
+
+def test_embedding_example_runs() -> None:
+    example = Path(__file__).parent.parent / "examples" / "embed.py"
+    proc = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "NOERROR ['2001:db8::20']"
+    assert "1 example.test MX 10 mail.example.test 20 mail2.example.test" in lines
+    assert "3 missing.example.test A NXDOMAIN" in lines
+    assert "192.0.2.1 -> NOERROR example.test" in lines
