@@ -23,9 +23,9 @@ from benchlib import (
     ClientReport,
     ask_all,
     canon,
-    raise_fd_limit,
     read_expectations,
     read_queries,
+    run_client,
 )
 
 A, CNAME, PTR = 1, 5, 12
@@ -88,12 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.nameserver.startswith(("127.", "[::1]")):
         parser.error("benchmark clients only ask a loopback server")
-    raise_fd_limit()
-    import uvloop
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        report = runner.run(run(args))
-    report.emit()
+    run_client(run(args))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
+from typing import Any
 
 FORWARD_ORIGIN = "bench.test"
 REVERSE_ORIGIN = "198.in-addr.arpa"
@@ -255,3 +256,13 @@ async def ask_all(
         statuses=dict(statuses),
         elapsed=time.perf_counter() - started,
     )
+
+
+def run_client(work: Coroutine[Any, Any, ClientReport]) -> None:
+    """Run a client's work on uvloop with a raised file limit and print its report."""
+    raise_fd_limit()
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        report = runner.run(work)
+    report.emit()

@@ -14,7 +14,6 @@ workload gives a stable rate. Every answer is checked against EXPECT; one JSON
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 import dns.asyncresolver
@@ -25,9 +24,9 @@ from benchlib import (
     ClientReport,
     ask_all,
     canon,
-    raise_fd_limit,
     read_expectations,
     read_queries,
+    run_client,
 )
 
 
@@ -89,12 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.server not in ("127.0.0.1", "::1"):
         parser.error("benchmark clients only ask a loopback server")
-    raise_fd_limit()
-    import uvloop
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        report = runner.run(run(args))
-    report.emit()
+    run_client(run(args))
 
 
 if __name__ == "__main__":
