@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import NamedTuple
 
 __all__ = [
     "CAA",
@@ -130,8 +131,7 @@ class CAA:
 Answer = IPv4Address | IPv6Address | str | MX | SRV | SOA | CAA
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(NamedTuple):
     """One thing to ask: a normalized name and a record type, with where it came from.
 
     `text` is the input exactly as given (without its newline) and `line` its 1-based
@@ -157,9 +157,11 @@ class InvalidInput:
     line: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome of one `Query`. Addresses are `ipaddress` objects (`.packed` = inet_pton)."""
+class Result(NamedTuple):
+    """The outcome of one `Query`. Addresses are `ipaddress` objects (`.packed` = inet_pton).
+
+    Immutable; `result._replace(field=value)` makes a changed copy.
+    """
 
     query: str
     name: str

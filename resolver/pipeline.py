@@ -9,7 +9,6 @@ however long the input and however slow the consumer.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import time
 from collections import Counter, deque
@@ -206,7 +205,7 @@ class ResultStream(AsyncIterator[Result]):
 
 def _answer_for(result: Result, query: Query) -> Result:
     """`result` (of the same name and type) as the answer to another input line."""
-    return dataclasses.replace(result, query=query.text, line=query.line)
+    return result._replace(query=query.text, line=query.line)
 
 
 @dataclass

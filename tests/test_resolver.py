@@ -94,6 +94,19 @@ async def test_addresses_are_packed_ipaddress_objects(
     assert sorted(a.packed for a in result.addresses) == [bytes([192, 0, 2, n]) for n in (1, 2)]
 
 
+async def test_results_are_immutable_records(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    async with resolver_for(server) as r:
+        result = await r.lookup("www.zone.test", "A")
+    with pytest.raises(AttributeError):
+        result.status = Status.NXDOMAIN  # type: ignore[misc]
+    changed = result._replace(line=9)
+    assert (changed.line, result.line) == (9, 0)
+    assert changed.answers == result.answers
+    assert len({result, changed, result._replace()}) == 2  # hashable, compared by value
+
+
 async def test_cname_chain_is_followed_and_reported(
     server: LoopbackDNSServer, resolver_for: MakeResolver
 ) -> None:
