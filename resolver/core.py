@@ -15,7 +15,7 @@ from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import ServerStats, WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
-from resolver.pipeline import RateLimit, ResultStream
+from resolver.pipeline import RateLimit, ResultStream, Window
 from resolver.sources import Source
 
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
@@ -132,7 +132,8 @@ class Resolver:
         self.timeout = timeout
         self.tries = tries
         self.concurrency = concurrency
-        self.slots = asyncio.Semaphore(concurrency)
+        #: Places for queries in flight (or finished and not yet consumed).
+        self.window = Window(concurrency)
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
@@ -241,7 +242,7 @@ class Resolver:
 
     def submit(self, query: Query, done: Done) -> None:
         """Resolve `query` and call `done(result)` once, from the loop (the stream path:
-        no Task or Future). The caller bounds concurrency (see `slots`)."""
+        no Task or Future). The caller bounds concurrency (see `window`)."""
         (self._route or self._open())(query, done)
 
     async def lookup(self, name: str | Query, type: str | RecordType = RecordType.A) -> Result:
@@ -265,11 +266,14 @@ class Resolver:
             if not future.done():
                 future.set_result(result)
 
-        async with self.slots:
+        await self.window.take()
+        try:
             if self.rate_limit is not None:
                 await self.rate_limit.acquire()
             self.submit(query, done)
             return await future
+        finally:
+            self.window.give()
 
     def resolve_many(
         self,

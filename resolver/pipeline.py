@@ -1,9 +1,9 @@
 """The bulk path: source -> bounded window of queries in flight -> results, in completion order.
 
-One feeder coroutine reads the source and submits each query through the resolver's
-callback path; results land in a deque that the consumer drains. A query holds one of the
-resolver's `slots` from submission until its result is consumed, so memory stays bounded
-however long the input and however slow the consumer.
+One feeder coroutine reads the source in batches and submits each query through the
+resolver's callback path; results land in a deque that the consumer drains. A query holds
+a place in the resolver's `window` from submission until its result is consumed, so memory
+stays bounded however long the input and however slow the consumer.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from resolver.engines import Done
 from resolver.model import InvalidInput, Query, RecordType, Result, Status
-from resolver.sources import Source, queries_from
+from resolver.sources import Source, query_batches
 from resolver.writers import Writer
 
 if TYPE_CHECKING:
     from resolver.core import Resolver
 
-__all__ = ["RateLimit", "ResultStream", "Summary", "run"]
+__all__ = ["RateLimit", "ResultStream", "Summary", "Window", "run"]
 
 
 class RateLimit:
@@ -53,6 +53,53 @@ class RateLimit:
                 self._tokens -= 1
                 return
             await asyncio.sleep(max((1 - self._tokens) / self.rate, 0.001))
+
+
+class Window:
+    """Room for at most `size` queries at once, taken and given back in any number.
+
+    Like a semaphore, but a bulk feeder takes every free place in one call and a consumer
+    gives back a whole batch in one call. Waiters are woken in order.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        #: Places free now.
+        self.free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, most: int = 1) -> int:
+        """Wait until a place is free, then take up to `most` places; how many were taken."""
+        while self.free <= 0:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: pass the turn on
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+        taken = min(self.free, most)
+        self.free -= taken
+        if self.free > 0:
+            self._wake()
+        return taken
+
+    def give(self, count: int = 1) -> None:
+        """Give back `count` places."""
+        self.free += count
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class ResultStream(AsyncIterator[Result]):
@@ -128,41 +175,54 @@ class ResultStream(AsyncIterator[Result]):
                 then(_answer_for(result, query))
 
     async def _feed(self) -> None:
-        slots, limit, seen = self._resolver.slots, self._resolver.rate_limit, self._seen
-        items_of = queries_from(self._source, self._types, self._share, self._skip)
-        async with aclosing(items_of) as items:
-            async for item in items:
-                await slots.acquire()  # held until the result is yielded
-                if limit is not None and not isinstance(item, InvalidInput):
-                    try:
-                        await limit.acquire()
-                    except BaseException:  # stopped while waiting: this line was not taken
-                        slots.release()
-                        raise
-                seq = self.submitted
-                self.submitted += 1
-                deliver: Done = self._deliver
-                if self._ordered:
-                    deliver = functools.partial(self._deliver_in_order, seq)
-                if isinstance(item, InvalidInput):
-                    deliver(Result.for_invalid(item))
-                    continue
-                if seen is not None:
-                    key = (item.name, item.type)
-                    known = seen.get(key)
-                    if isinstance(known, Result):
-                        deliver(_answer_for(known, item))
-                        continue
-                    if known is not None:
-                        known.append((item, deliver))  # asked already: wait for that answer
-                        continue
-                    seen[key] = []
-                    deliver = functools.partial(self._deliver_shared, key, deliver)
-                self._resolver.submit(item, deliver)
+        window, limit = self._resolver.window, self._resolver.rate_limit
+        batches = query_batches(self._source, self._types, self._share, self._skip)
+        async with aclosing(batches) as items:
+            async for batch in items:
+                start, end = 0, len(batch)
+                while start < end:
+                    # Places are held from here until the results are consumed.
+                    if limit is None:
+                        taken = await window.take(end - start)
+                    else:
+                        taken = await window.take(1)
+                        if not isinstance(batch[start], InvalidInput):
+                            try:
+                                await limit.acquire()
+                            except BaseException:  # stopped while waiting: not taken
+                                window.give(1)
+                                raise
+                    self._submit(batch[start : start + taken])
+                    start += taken
 
-    async def __anext__(self) -> Result:
+    def _submit(self, items: Sequence[Query | InvalidInput]) -> None:
+        submit, seen = self._resolver.submit, self._seen
+        for item in items:
+            seq = self.submitted
+            self.submitted += 1
+            deliver: Done = self._deliver
+            if self._ordered:
+                deliver = functools.partial(self._deliver_in_order, seq)
+            if isinstance(item, InvalidInput):
+                deliver(Result.for_invalid(item))
+                continue
+            if seen is not None:
+                key = (item.name, item.type)
+                known = seen.get(key)
+                if isinstance(known, Result):
+                    deliver(_answer_for(known, item))
+                    continue
+                if known is not None:
+                    known.append((item, deliver))  # asked already: wait for that answer
+                    continue
+                seen[key] = []
+                deliver = functools.partial(self._deliver_shared, key, deliver)
+            submit(item, deliver)
+
+    async def _wait(self) -> bool:
+        """Wait until a result is ready; False when none will come any more."""
         if self._closed:
-            raise StopAsyncIteration
+            return False
         if self._feeder is None and not self._stopped:
             self._feeder = asyncio.get_running_loop().create_task(self._feed())
             self._feeder.add_done_callback(lambda _: self._wake.set())
@@ -171,12 +231,29 @@ class ResultStream(AsyncIterator[Result]):
             if (feeder is None or feeder.done()) and self.yielded == self.submitted:
                 if feeder is not None and not feeder.cancelled():
                     feeder.result()  # a failure of the source itself surfaces here
-                raise StopAsyncIteration
+                return False
             self._wake.clear()
             await self._wake.wait()
-        self._resolver.slots.release()
+        return True
+
+    async def __anext__(self) -> Result:
+        if not self._ready and not await self._wait():
+            raise StopAsyncIteration
+        self._resolver.window.give(1)
         self.yielded += 1
         return self._ready.popleft()
+
+    async def batches(self) -> AsyncIterator[list[Result]]:
+        """The results in lists of all those ready at once (cheaper than one at a time
+        for a consumer that writes them out). Not to be mixed with iterating the stream
+        itself."""
+        ready = self._ready
+        while ready or await self._wait():
+            batch = list(ready)
+            ready.clear()
+            self._resolver.window.give(len(batch))
+            self.yielded += len(batch)
+            yield batch
 
     @property
     def stopped(self) -> bool:
@@ -198,8 +275,7 @@ class ResultStream(AsyncIterator[Result]):
         if self._feeder is not None:
             self._feeder.cancel()
             await asyncio.wait({self._feeder})
-        for _ in range(self.submitted - self.yielded):
-            self._resolver.slots.release()
+        self._resolver.window.give(self.submitted - self.yielded)
         self._ready.clear()
 
 
@@ -253,12 +329,13 @@ async def run(
     summary = Summary()
     counts = summary.counts
     started = last_flush = loop.time()
+    write = writer.write
     async with stream:
-        async for result in stream:
-            writer.write(result)
-            counts[result.status.value] += 1
-            if result.line > summary.last_line:
-                summary.last_line = result.line
+        async for batch in stream.batches():
+            for result in batch:
+                write(result)
+            counts.update([result.status._value_ for result in batch])
+            summary.last_line = max(summary.last_line, max([result.line for result in batch]))
             now = loop.time()
             if now - last_flush >= flush_every:
                 writer.flush()

@@ -8,18 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncGenerator, AsyncIterable, Container, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Container,
+    Iterable,
+    Sequence,
+)
 from contextlib import aclosing
+from itertools import islice
 from typing import Any, BinaryIO
 
 from resolver.model import InvalidInput, Query, RecordType, ResolverError
 from resolver.names import parse_line
 
-__all__ = ["MAX_LINE", "Source", "close_inputs", "lines_of", "open_inputs", "queries_from"]
+__all__ = [
+    "MAX_LINE",
+    "InputLines",
+    "Source",
+    "close_inputs",
+    "lines_of",
+    "open_inputs",
+    "query_batches",
+]
 
 #: Lines longer than this many bytes are cut here and reported INVALID.
 MAX_LINE = 64 * 1024
 _CHUNK = 256 * 1024
+_ITEMS = 512  # items of an iterable or queue taken in one batch
 _QueueShutDown: type[BaseException] | None = getattr(asyncio, "QueueShutDown", None)
 
 Item = str | bytes | Query
@@ -53,30 +70,62 @@ def close_inputs(files: Sequence[BinaryIO]) -> None:
             f.close()
 
 
-async def lines_of(files: Sequence[BinaryIO]) -> AsyncGenerator[bytes, None]:
-    """The lines of `files`, one after another, without line endings; read in a worker
-    thread so a slow pipe never blocks the loop. Over-long lines are cut at MAX_LINE + 1."""
-    loop = asyncio.get_running_loop()
-    try:
-        for f in files:
-            pending = b""
-            skipping = False  # inside the tail of an over-long line
-            read = getattr(f, "read1", f.read)  # read1: what a pipe has now, without waiting
-            while chunk := await loop.run_in_executor(None, read, _CHUNK):
-                start = 0
-                while (end := chunk.find(b"\n", start)) >= 0:
+class InputLines:
+    """The lines of open files, one after another, without line endings (see `lines_of`).
+
+    Iterating gives one line at a time; `batches()` gives the lines of each chunk read,
+    which is how the pipeline takes them (a list per read, not an await per line).
+    """
+
+    def __init__(self, files: Sequence[BinaryIO]) -> None:
+        self._files = files
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._each()
+
+    async def _each(self) -> AsyncGenerator[bytes, None]:
+        async with aclosing(self.batches()) as batches:
+            async for batch in batches:
+                for line in batch:
+                    yield line
+
+    async def batches(self) -> AsyncGenerator[list[bytes], None]:
+        """Lists of lines, read in a worker thread so a slow pipe never blocks the loop;
+        over-long lines are cut at MAX_LINE + 1. The files are closed at the end."""
+        loop = asyncio.get_running_loop()
+        try:
+            for f in self._files:
+                pending = b""
+                skipping = False  # inside the tail of an over-long line
+                read = getattr(f, "read1", f.read)  # read1: what a pipe has, without waiting
+                while chunk := await loop.run_in_executor(None, read, _CHUNK):
+                    lines = chunk.split(b"\n")
+                    tail = lines.pop()  # after the last newline: the start of the next line
+                    if lines:
+                        if skipping:
+                            del lines[0]  # the end of an over-long line, already given
+                        elif pending:
+                            lines[0] = pending + lines[0]
+                        pending, skipping = b"", False
+                        if lines and max(map(len, lines)) > MAX_LINE:
+                            lines = [line[: MAX_LINE + 1] for line in lines]
                     if not skipping:
-                        yield (pending + chunk[start:end])[: MAX_LINE + 1]
-                    pending, skipping, start = b"", False, end + 1
-                if not skipping:
-                    pending += chunk[start:]
-                    if len(pending) > MAX_LINE:
-                        yield pending[: MAX_LINE + 1]
-                        pending, skipping = b"", True
-            if pending and not skipping:
-                yield pending
-    finally:
-        close_inputs(files)
+                        pending += tail
+                        if len(pending) > MAX_LINE:
+                            lines.append(pending[: MAX_LINE + 1])
+                            pending, skipping = b"", True
+                    if lines:
+                        yield lines
+                if pending and not skipping:
+                    yield [pending]
+        finally:
+            close_inputs(self._files)
+
+
+def lines_of(files: Sequence[BinaryIO]) -> InputLines:
+    """The lines of `files`, one after another, without line endings: an async iterable
+    of lines that also gives them in batches. Over-long lines are cut at MAX_LINE + 1."""
+    return InputLines(files)
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
@@ -90,7 +139,8 @@ def decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
 
 
-async def _items(source: Source) -> AsyncGenerator[Item, None]:
+async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
+    """The items of `source` in lists, as many as are at hand without waiting."""
     if isinstance(source, asyncio.Queue):
         while True:
             try:
@@ -99,24 +149,37 @@ async def _items(source: Source) -> AsyncGenerator[Item, None]:
                 if _QueueShutDown is not None and isinstance(exc, _QueueShutDown):
                     return
                 raise
+            batch: list[Item] = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) == _ITEMS or source.empty():
+                    break
+                item = source.get_nowait()
+            if batch:
+                yield batch
             if item is None:
                 return
-            yield item
+    elif isinstance(source, InputLines):
+        async with aclosing(source.batches()) as batches:
+            async for lines in batches:
+                yield lines
     elif isinstance(source, AsyncIterable):
         async for item in source:
-            yield item
+            yield (item,)
     else:
-        for item in source:
-            yield item
+        items = iter(source)
+        while batch := list(islice(items, _ITEMS)):
+            yield batch
 
 
-async def queries_from(
+async def query_batches(
     source: Source,
     types: Sequence[RecordType],
     share: tuple[int, int] = (0, 1),
     skip: Container[tuple[int, str]] = (),
-) -> AsyncGenerator[Query | InvalidInput, None]:
-    """Queries (or INVALID items) for every line of `source`, each line numbered.
+) -> AsyncGenerator[list[Query | InvalidInput], None]:
+    """Queries (or INVALID items) for every line of `source`, each line numbered, in
+    lists (one per batch of lines read).
 
     `share=(k, n)` takes only every n-th line, starting with line k + 1: n processes
     with k = 0 .. n-1 split one input between them, numbering lines alike. Items whose
@@ -124,23 +187,25 @@ async def queries_from(
     """
     line = 0
     offset, step = share
-    async with aclosing(_items(source)) as items:
-        async for item in items:
-            line += 1
-            if step > 1 and (line - 1) % step != offset:
-                continue
-            batch: list[Query | InvalidInput]
-            if isinstance(item, Query):
-                batch = [item]
-            else:
+    async with aclosing(_batches(source)) as batches:
+        async for items in batches:
+            out: list[Query | InvalidInput] = []
+            for item in items:
+                line += 1
+                if step > 1 and (line - 1) % step != offset:
+                    continue
+                if isinstance(item, Query):
+                    out.append(item)
+                    continue
                 if isinstance(item, bytes):
                     text, error = decode(item)
                 else:
                     text, error = (item[:-1] if item.endswith("\n") else item), None
                 if error is None:
-                    batch = parse_line(text, line, types)
+                    out += parse_line(text, line, types)
                 else:
-                    batch = [InvalidInput(text, t, error, line) for t in types]
-            for query in batch:
-                if not skip or (query.line, query.type.name) not in skip:
-                    yield query
+                    out += [InvalidInput(text, t, error, line) for t in types]
+            if skip:
+                out = [q for q in out if (q.line, q.type.name) not in skip]
+            if out:
+                yield out

@@ -18,9 +18,11 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
+from socket import AF_INET as _AF_INET
+from socket import inet_ntop as _ntop
 from typing import IO, Any, Literal, Protocol, overload
 
-from resolver.model import ResolverError, Result
+from resolver.model import Answer, ResolverError, Result
 
 __all__ = [
     "EXTENSIONS",
@@ -71,6 +73,13 @@ _JSON = json.JSONEncoder(ensure_ascii=False).encode
 _STR: Callable[[str], str] = json.encoder.encode_basestring
 
 
+def answer_text(answer: Answer) -> str:
+    """An answer in presentation form (IPv4 through inet_ntop: twice as fast as str())."""
+    if type(answer) is IPv4Address:
+        return _ntop(_AF_INET, answer.packed)
+    return str(answer)
+
+
 def record(result: Result) -> dict[str, Any]:
     """The output record of `result`: plain JSON types, answers as text."""
     return {
@@ -78,7 +87,7 @@ def record(result: Result) -> dict[str, Any]:
         "name": result.name,
         "type": result.type.name,
         "status": result.status.value,
-        "answers": [str(a) for a in result.answers],
+        "answers": [answer_text(a) for a in result.answers],
         "ttl": result.ttl,
         "cnames": list(result.cnames),
         "source": result.source.value,
@@ -159,17 +168,18 @@ class JsonlWriter(_BatchWriter):
         """Add one row: the same text as `json.dumps(record(result), ensure_ascii=False)`,
         built directly (this is per result, and twice as fast as going through a dict)."""
         s = _STR
-        ttl = "null" if result.ttl is None else str(result.ttl)
+        ttl = "null" if result.ttl is None else result.ttl
         server = "null" if result.server is None else s(result.server)
         error = "null" if result.error is None else s(result.error)
+        listed = ", ".join([s(answer_text(a)) for a in result.answers])
+        cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
+        # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
         row = (
             f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
-            f'"type": "{result.type.name}", "status": "{result.status.value}", '
-            f'"answers": [{", ".join([s(str(a)) for a in result.answers])}], '
-            f'"ttl": {ttl}, "cnames": [{", ".join([s(c) for c in result.cnames])}], '
-            f'"source": "{result.source.value}", "server": {server}, "error": {error}, '
-            f'"line": {result.line}, '
-            f'"elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
+            f'"type": "{result.type._name_}", "status": "{result.status._value_}", '
+            f'"answers": [{listed}], "ttl": {ttl}, "cnames": [{cnames}], '
+            f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '
+            f'"line": {result.line}, "elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
         )
         self._add(row.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from resolver.pipeline import RateLimit
+from resolver.pipeline import RateLimit, Window
 
 
 class Clock:
@@ -57,3 +57,46 @@ async def test_rate_limit_bursts_are_bounded(clock: Clock) -> None:
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         RateLimit(0)
+
+
+async def test_window_takes_what_is_free_in_one_go() -> None:
+    window = Window(10)
+    assert await window.take(4) == 4
+    assert await window.take(100) == 6
+    assert window.free == 0
+    window.give(6)
+    assert (window.free, await window.take(1)) == (6, 1)
+
+
+async def test_window_waiters_are_woken_in_order() -> None:
+    window = Window(2)
+    await window.take(2)
+    order: list[str] = []
+
+    async def taker(name: str, most: int) -> None:
+        order.append(f"{name} took {await window.take(most)}")
+
+    first = asyncio.create_task(taker("first", 5))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(taker("second", 1))
+    await asyncio.sleep(0)
+    assert order == []  # both wait: nothing is free
+    window.give(1)
+    await first
+    assert order == ["first took 1"]
+    window.give(1)
+    await second
+    assert order == ["first took 1", "second took 1"]
+
+
+async def test_a_waiter_cancelled_after_its_wake_up_passes_the_turn_on() -> None:
+    window = Window(1)
+    await window.take()
+    first = asyncio.create_task(window.take())
+    second = asyncio.create_task(window.take())
+    await asyncio.sleep(0)
+    window.give()  # wakes `first`...
+    first.cancel()  # ...which is cancelled before it runs
+    assert await second == 1
+    assert first.cancelled()
+    assert window.free == 0

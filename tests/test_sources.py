@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from resolver import InvalidInput, Query, RecordType, ResolverError
-from resolver.sources import MAX_LINE, lines_of, open_inputs, queries_from
+from resolver import InvalidInput, Query, RecordType, ResolverError, sources
+from resolver.sources import MAX_LINE, lines_of, open_inputs, query_batches
 
 
 async def read(*paths: Path) -> list[bytes]:
@@ -42,7 +46,7 @@ def test_unreadable_input_fails_before_any_work(tmp_path: Path) -> None:
 
 
 async def collect(source: object) -> list[Query | InvalidInput]:
-    return [q async for q in queries_from(source, [RecordType.A])]  # type: ignore[arg-type]
+    return [q async for batch in query_batches(source, [RecordType.A]) for q in batch]  # type: ignore[arg-type]
 
 
 async def test_bad_bytes_become_invalid_rows_with_their_line() -> None:
@@ -75,3 +79,45 @@ async def test_queue_ends_at_the_sentinel() -> None:
         queue.put_nowait(item)
     items = await collect(queue)
     assert [i.text for i in items] == ["a.test", "b.test"]
+
+
+def split_lines(data: bytes, max_line: int) -> list[bytes]:
+    """What reading `data` must give: its lines, the last one only if not empty, each
+    cut at max_line + 1 bytes."""
+    *lines, last = data.split(b"\n")
+    return [line[: max_line + 1] for line in [*lines, *([last] if last else [])]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    files=st.lists(st.binary(max_size=120).map(lambda b: b.replace(b"\r", b"\n")), max_size=3),
+    chunk=st.integers(1, 17),
+    max_line=st.integers(1, 12),
+)
+def test_lines_are_the_same_however_the_input_is_chunked(
+    files: list[bytes], chunk: int, max_line: int
+) -> None:
+    async def read_all() -> tuple[list[bytes], list[list[bytes]]]:
+        each = [line async for line in lines_of([io.BytesIO(f) for f in files])]
+        batches = [b async for b in lines_of([io.BytesIO(f) for f in files]).batches()]
+        return each, batches
+
+    with (
+        mock.patch.object(sources, "_CHUNK", chunk),
+        mock.patch.object(sources, "MAX_LINE", max_line),
+    ):
+        each, batches = asyncio.run(read_all())
+    expected = [line for f in files for line in split_lines(f, max_line)]
+    assert each == expected
+    assert [line for batch in batches for line in batch] == expected
+    assert all(batches)  # no empty batch
+
+
+async def test_a_queue_is_taken_in_batches_up_to_the_sentinel() -> None:
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    for i in range(1000):
+        queue.put_nowait(f"h{i}.test")
+    queue.put_nowait(None)
+    batches = [b async for b in query_batches(queue, [RecordType.A])]
+    assert [len(b) for b in batches] == [512, 488]  # what was waiting, 512 at most
+    assert [q.line for b in batches for q in b] == list(range(1, 1001))
