@@ -194,6 +194,13 @@ class CaresEngine:
     c-ares caches every answer for its TTL and pycares cannot turn that off, so memory
     would grow with every name of a long run: after `recycle_after` queries the engine
     starts a fresh channel and closes the old one once its queries are answered.
+
+    A datagram c-ares cannot parse makes it close the UDP socket it came on and fail
+    every query in flight there with "malformed response", not only the one the garbage
+    was meant for. So a query that fails that way is retried (while tries remain) on a
+    channel of its own, closed when it ends: the retry has its own socket and only its
+    own garbage can spoil it. (c-ares' `udp_max_queries=1` would do the same on one
+    channel, but pycares 5 does not expose that option.)
     """
 
     def __init__(
@@ -217,7 +224,8 @@ class CaresEngine:
             "servers": list(nameservers) if nameservers else None,
         }
         self._channel = _Channel(self._loop, **self._options)
-        self._retired: set[_Channel] = set()  # replaced, closed when their queries end
+        # Replaced channels and one-attempt channels, closed when their queries end.
+        self._retired: set[_Channel] = set()
         # c-ares does not say which server answered; with only one, it is that one.
         servers = self.servers
         self._server = servers[0] if len(servers) == 1 else None
@@ -231,15 +239,22 @@ class CaresEngine:
         """Send `query`; `done` gets its `Result` from the loop."""
         self._send(query, done, time.perf_counter(), 1)
 
-    def _send(self, query: Query, done: Done, started: float, attempt: int) -> None:
+    def _send(
+        self, query: Query, done: Done, started: float, attempt: int, alone: bool = False
+    ) -> None:
+        """Send one attempt: on the shared channel, or (`alone`) on a new channel of its
+        own that is closed once the attempt ends."""
         if self._closed:
             result = _result(query, started, Status.ERROR, {"error": CLOSED})
             self._loop.call_soon(done, result)
             return
-        channel = self._channel
-        if channel.sent >= self._recycle_after:
-            self._retire(channel)
-            channel = self._channel = _Channel(self._loop, **self._options)
+        if alone:
+            channel = _Channel(self._loop, **self._options)
+        else:
+            channel = self._channel
+            if channel.sent >= self._recycle_after:
+                self._retire(channel)
+                channel = self._channel = _Channel(self._loop, **self._options)
         callback = functools.partial(self._on_reply, channel, query, done, started, attempt)
         try:
             channel.query(query.name, query.type.value, callback)
@@ -250,6 +265,9 @@ class CaresEngine:
             status, message, _ = _ERRORS.get(code or -1, (Status.ERROR, str(exc), False))
             result = _result(query, started, status, {"error": message or str(exc)})
             self._loop.call_soon(done, result)
+        finally:
+            if alone:
+                self._retire(channel)  # closed now, or when its one query ends
 
     def _retire(self, channel: _Channel) -> None:
         if channel.in_flight:
@@ -279,8 +297,11 @@ class CaresEngine:
             errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
         )
         if retry and attempt < self._tries and not self._closed:
-            # Not from the query's own callback stack: c-ares is mid-processing.
-            self._loop.call_soon(self._send, query, done, started, attempt + 1)
+            # Not from the query's own callback stack: c-ares is mid-processing. A
+            # malformed response may have been another name's garbage that failed this
+            # query with it: the next attempt gets a socket of its own.
+            alone = errno == _E.ARES_EBADRESP
+            self._loop.call_soon(self._send, query, done, started, attempt + 1, alone)
             return
         answered = status in (Status.NODATA, Status.NXDOMAIN, Status.SERVFAIL, Status.REFUSED)
         server = self._server if answered else None
