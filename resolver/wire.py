@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import NamedTuple
 
 from resolver.model import CAA, MX, SOA, SRV, Answer
 
@@ -71,8 +71,7 @@ class Mismatch(WireError):
     """The packet is not an answer to this query (spoofed or stale): ignore it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     """A reply to the query: RCODE, TC, the answers and their smallest TTL, the CNAME chain.
 
     `answers`, `ttl` and `cnames` are empty / None unless rcode is 0 and TC is clear.
@@ -111,23 +110,22 @@ def _escape(match: re.Match[str]) -> str:
 
 def encode_name(name: str) -> bytes:
     """A normalized name (letters, digits, `-`, `_`; no trailing dot) -> wire labels + root."""
-    try:
-        raw = name.encode("ascii")
-        labels = raw.split(b".")
-        wire = b"".join([_LENGTH[len(label)] + label for label in labels]) + b"\0"
-    except UnicodeEncodeError:
-        raise WireError(f"not an ASCII name: {name!r}") from None
-    except IndexError:
-        raise WireError(f"label over 63 octets in {name!r}") from None
-    if raw.translate(None, _NAME_BYTES):
-        raise WireError(f"not only letters, digits, '-' and '_' in {name!r}")
-    if not all(labels):
+    if not name.isascii():
+        raise WireError(f"not an ASCII name: {name!r}")
+    raw = name.encode("ascii")
+    if len(raw) > 253 or not _WIRE_NAME.fullmatch(raw):
+        if len(raw) > 253 and _WIRE_NAME.fullmatch(raw):
+            raise WireError(f"name over 255 octets: {name!r}")
+        if any(len(label) > 63 for label in raw.split(b".")):
+            raise WireError(f"label over 63 octets in {name!r}")
+        if raw.translate(None, _NAME_BYTES):
+            raise WireError(f"not only letters, digits, '-' and '_' in {name!r}")
         raise WireError(f"empty label in {name!r}")
-    if len(wire) > 255:
-        raise WireError(f"name over 255 octets: {name!r}")
-    return wire
+    return b"".join([_LENGTH[len(label)] + label for label in raw.split(b".")]) + b"\0"
 
 
+#: What `encode_name` takes: labels of 1 to 63 letters, digits, `-` or `_`.
+_WIRE_NAME = re.compile(rb"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}")
 _LENGTH = tuple(bytes((size,)) for size in range(64))
 _NAME_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from resolver.model import InvalidInput, Query, RecordType
@@ -338,3 +338,27 @@ def test_cidr_ranges_are_refused_clearly(text: str) -> None:
     assert bad.type is RecordType.PTR
     assert bad.line == 3
     assert bad.error.startswith("CIDR ranges are not expanded")
+
+
+@PROPERTY
+@given(
+    st.text(alphabet="abcdefXYZ0129_-.", min_size=1, max_size=300)
+    | st.lists(st.text(alphabet="aB0-", min_size=1, max_size=70), max_size=6).map(".".join),
+    TYPES,
+)
+@example(".".join(["x" * 63] * 3 + ["Y" * 62]), [A])  # 254 octets: too long
+@example(".".join(["x" * 63] * 3 + ["Y" * 61]) + ".", [A])  # 253 and the root: fine
+@example("dead.BEEF", [A])  # hex digits and dots, yet not an IP literal
+def test_plain_names_take_the_fast_path_to_the_same_rows(
+    text: str, types: list[RecordType]
+) -> None:
+    """Plain ASCII names skip most checks; a leading space sends the same name through
+    all of them: the rows must agree (but for the text, kept as given)."""
+    fast = parse_line(text, 5, types)
+    slow = parse_line(f" {text}", 5, types)
+
+    def shape(rows: list[Query | InvalidInput]) -> list[tuple[object, ...]]:
+        return [(type(r), r.type, r.name if isinstance(r, Query) else r.error) for r in rows]
+
+    assert shape(fast) == shape(slow)
+    assert all(row.text == text for row in fast)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 import sys
 import time
@@ -65,7 +64,7 @@ class _Pending:
         self.done = done
         self.qname = qname
         self.server = server  # index of the first server asked
-        self.started = time.perf_counter()
+        self.started = 0.0  # perf_counter() at the first attempt
         self.attempt = 0  # attempts sent so far
         self.qid = 0
         self.deadline = 0.0
@@ -203,7 +202,7 @@ class WireEngine:
             server = self._healthy(servers.index(server))
         server.stats.sent += 1
         sockets = server.sockets
-        sock = sockets[random.randrange(len(sockets))]
+        sock = sockets[self._new_id() % len(sockets)]
         pending = sock.pending
         qid = self._new_id()
         while qid in pending:
@@ -217,8 +216,11 @@ class WireEngine:
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
-        entry.sent_at = time.perf_counter()
-        entry.deadline = self._loop.time() + timeout
+        now = time.perf_counter()
+        if not entry.started:
+            entry.started = now
+        entry.sent_at = now
+        entry.deadline = now + timeout
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
@@ -359,7 +361,7 @@ class WireEngine:
         self._timer = None
         if self._closed:
             return
-        now = self._loop.time()
+        now = time.perf_counter()
         expired = [
             entry
             for server in self._servers
