@@ -407,6 +407,45 @@ def _empty(rcode: int, truncated: bool) -> Decoded:
     return decoded
 
 
+#: Types whose answers have a fixed size: (rdata length, how an answer is made).
+_FIXED: dict[int, tuple[int, Callable[[bytes], Answer]]] = {
+    _A: (4, IPv4Address),
+    _AAAA: (16, IPv6Address),
+}
+#: An answer owned by the question's name (a pointer to offset 12), of the type, class IN.
+_OWN_HEAD = {qtype: struct.pack("!HHH", 0xC00C, qtype, 1) for qtype in _FIXED}
+_TTL_LENGTH = struct.Struct("!IH")
+#: An OPT record: the root, type 41; its extended RCODE byte follows the class.
+_OPT_HEAD = b"\0\0\x29"
+
+
+def _fixed_answers(packet: bytes, off: int, ancount: int, qtype: int) -> Decoded | None:
+    """The commonest reply, read without the general loop: `ancount` A or AAAA answers
+    owned by the question's name, then an empty OPT record without an extended RCODE,
+    ending the message. None for anything else (the general loop decides)."""
+    size, make = _FIXED[qtype]
+    head = _OWN_HEAD[qtype]
+    step = 12 + size
+    end = off + ancount * step
+    n = len(packet)
+    if end + 11 != n or not packet.startswith(_OPT_HEAD, end) or packet[end + 5]:
+        return None
+    if packet[end + 9] or packet[end + 10]:
+        return None  # OPT with options: checked by the general loop
+    answers: list[Answer] = []
+    least = -1
+    for at in range(off, end, step):
+        if not packet.startswith(head, at):
+            return None
+        ttl, length = _TTL_LENGTH.unpack_from(packet, at + 6)
+        if length != size:
+            return None
+        answers.append(make(packet[at + 12 : at + step]))
+        if least < 0 or ttl < least:
+            least = ttl
+    return Decoded(0, False, tuple(answers), least, ())
+
+
 def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
     """Decode a reply to the query for `qname` (wire form, from `encode_name`) and `qtype`.
 
@@ -423,10 +462,10 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         raise Mismatch("not a reply to a standard query with one question")
     # The question: the name as sent (in any case), then the type and class.
     off = 12 + len(qname)
-    lower = qname.lower()
     if packet.startswith(qname, 12):
         asked = qname
     else:
+        lower = qname.lower()
         asked = packet[12:off]
         if asked.lower() != lower:
             asked, off = _name(packet, 12, {})
@@ -444,8 +483,14 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
     if flags & _TC:
         return _empty(rcode, True)
 
+    if not rcode and ancount and not nscount and arcount == 1 and qtype in _FIXED:
+        decoded = _fixed_answers(packet, off, ancount, qtype)
+        if decoded is not None:
+            return decoded
+
     # Every record is read and checked as c-ares would (it calls the whole reply malformed
     # for one bad record anywhere); only the answers of a NOERROR reply are decoded.
+    lower = qname.lower()
     seen = {12: asked}
     decode = _DECODE[qtype]
     found: list[tuple[bytes, int, Answer]] = []

@@ -13,11 +13,13 @@ import struct
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resolver import wire
 from resolver.engines import cares
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Status
 from resolver.pytest_plugin import ServerFactory
@@ -768,8 +770,8 @@ def test_any_records(body: bytes, qtype: int, counts: tuple[int, int, int]) -> N
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> tuple[bytes, int]:
-    packet, qtype = draw(st.sampled_from(BASES))
+def mutated(draw: st.DrawFn, bases: list[tuple[bytes, int]] = BASES) -> tuple[bytes, int]:
+    packet, qtype = draw(st.sampled_from(bases))
     data = bytearray(packet)
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(data)))
@@ -810,3 +812,37 @@ def test_encode_name_round_trip(text: str) -> None:
     assert decode_message(build_query(7, wire, A)).questions[0].name == text
     assert decode(reply(rr(HERE, PTR, wire), qtype=PTR), PTR).answers == (text,)
     assert decode_reply(reply(rr(HERE, A, b"\1\2\3\4"), qname=wire.upper()), wire, A).answers
+
+
+#: Replies of the shape `decode_reply` reads without its general loop (A/AAAA answers
+#: owned by the question, then an empty OPT), and near misses of it.
+PLAIN_ANSWERS: list[tuple[bytes, int]] = [
+    (reply(rr(HERE, A, b"\1\2\3\4"), additional=(opt(),)), A),
+    (reply(rr(HERE, A, b"\1\2\3\4"), rr(HERE, A, b"\5\6\7\x08", ttl=9), additional=(opt(),)), A),
+    (
+        reply(*[rr(HERE, AAAA, bytes(range(i, i + 16))) for i in range(3)], additional=(opt(),)),
+        AAAA,
+    ),
+    (reply(rr(HERE, A, b"\1\2\3\4"), additional=(opt(ttl=1 << 24),)), A),  # BADVERS
+    (reply(rr(HERE, A, b"\1\2\3\4"), additional=(opt(options=b"\0\x0a\0\0"),)), A),
+    (reply(rr(HERE, A, b"\1\2\3\4", rclass=3), additional=(opt(),)), A),
+    (reply(rr(b"\xc0\x0e", A, b"\1\2\3\4"), additional=(opt(),)), A),
+]
+
+
+def decoded_or_error(packet: bytes, qtype: int) -> object:
+    try:
+        return decode(packet, qtype)
+    except WireError as exc:
+        return type(exc)
+
+
+@PROPERTY
+@given(mutated(PLAIN_ANSWERS) | st.sampled_from(PLAIN_ANSWERS))
+def test_plain_answers_read_quickly_as_the_general_loop_reads_them(
+    case: tuple[bytes, int],
+) -> None:
+    fast = decoded_or_error(*case)
+    with mock.patch.object(wire, "_FIXED", {}):  # the general loop only
+        general = decoded_or_error(*case)
+    assert fast == general

@@ -41,6 +41,7 @@ BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 #: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+_ANSWERED, _NODATA, _DNS = Status.NOERROR, Status.NODATA, Source.DNS
 
 
 class _Pending:
@@ -72,7 +73,7 @@ class _Pending:
         self.sock: _Socket | None = None  # where the current attempt waits; None when ended
 
 
-@dataclass
+@dataclass(slots=True)
 class ServerStats:
     """What one nameserver did in a run (wire engine)."""
 
@@ -312,48 +313,51 @@ class WireEngine:
             self._hand_over(entry)
             return
         rcode = reply.rcode
-        server = sock.server.stats.nameserver
-        stats = sock.server.stats
+        now = time.perf_counter()
+        server = sock.server
+        stats = server.stats
         stats.answered += 1
-        stats.latency += time.perf_counter() - entry.sent_at
-        if rcode in (_SERVFAIL, _REFUSED):
-            sock.server.failed(self._loop.time())
-        else:
-            sock.server.streak = 0
-        if rcode == _NOERROR:  # the hot path: build the Result directly
+        stats.latency += now - entry.sent_at
+        if rcode == _NOERROR:  # the hot path: the Result built here
+            server.streak = 0
             query = entry.query
             entry.done(
                 Result(
                     query.text,
                     query.name,
                     query.type,
-                    Status.NOERROR if reply.answers else Status.NODATA,
+                    _ANSWERED if reply.answers else _NODATA,
                     reply.answers,
                     reply.ttl,
                     reply.cnames,
-                    Source.DNS,
+                    _DNS,
                     None,
                     query.line,
-                    time.perf_counter() - entry.started,
-                    server,
+                    now - entry.started,
+                    stats.nameserver,
                 )
             )
-        elif rcode == _NXDOMAIN:
-            entry.done(self._result(entry.query, entry.started, Status.NXDOMAIN, server=server))
-        elif rcode in (_SERVFAIL, _REFUSED) and entry.attempt < self._tries:
-            self._send(entry)  # like c-ares: another try, on the next server
+            return
+        if rcode in (_SERVFAIL, _REFUSED):
+            server.failed(self._loop.time())
+            if entry.attempt < self._tries:
+                self._send(entry)  # like c-ares: another try, on the next server
+                return
+        else:
+            server.streak = 0
+        if rcode == _NXDOMAIN:
+            status, error = Status.NXDOMAIN, None
         elif rcode == _SERVFAIL:
-            result = self._result(
-                entry.query, entry.started, Status.SERVFAIL, error=SERVFAIL, server=server
-            )
-            entry.done(result)
+            status, error = Status.SERVFAIL, SERVFAIL
         elif rcode == _REFUSED:
-            result = self._result(
-                entry.query, entry.started, Status.REFUSED, error=REFUSED, server=server
-            )
-            entry.done(result)
+            status, error = Status.REFUSED, REFUSED
         else:
             self._hand_over(entry)
+            return
+        result = self._result(
+            entry.query, entry.started, status, error=error, server=stats.nameserver
+        )
+        entry.done(result)
 
     # timeouts
 
