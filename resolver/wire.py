@@ -110,6 +110,23 @@ def _escape(match: re.Match[str]) -> str:
 
 def encode_name(name: str) -> bytes:
     """A normalized name (letters, digits, `-`, `_`; no trailing dot) -> wire labels + root."""
+    head, _, rest = name.partition(".")
+    tail = _TAILS.get(rest)  # names in bulk share their parent: its wire form is kept
+    if tail is not None and len(name) <= 253 and _LABEL.fullmatch(head):
+        return _LENGTH[len(head)] + head.encode() + tail
+    wire = _encode_name(name)
+    if rest:
+        if len(_TAILS) >= 1024:
+            _TAILS.clear()
+        _TAILS[rest] = wire[len(head) + 1 :]
+    return wire
+
+
+_TAILS: dict[str, bytes] = {}
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+
+
+def _encode_name(name: str) -> bytes:
     if not name.isascii():
         raise WireError(f"not an ASCII name: {name!r}")
     raw = name.encode("ascii")

@@ -117,6 +117,24 @@ def test_encode_name_refuses(text: str) -> None:
         encode_name(text)
 
 
+LONG_PARENT = ".".join(["y" * 63] * 3)  # 191 characters
+
+
+@pytest.mark.parametrize(
+    ("known", "bad"),
+    [
+        *[("ok.bench.test", f"{label}.bench.test") for label in ["", "é", "a b", "a*", "a\0b"]],
+        ("ok.bench.test", "x" * 64 + ".bench.test"),
+        (f"ok.{LONG_PARENT}", "x" * 62 + f".{LONG_PARENT}"),  # 254 characters
+    ],
+)
+def test_encode_name_refuses_beside_a_known_parent(known: str, bad: str) -> None:
+    """The wire form of a parent is kept for its children; a bad first label still fails."""
+    assert encode_name(known)
+    with pytest.raises(WireError):
+        encode_name(bad)
+
+
 def test_encode_name_longest() -> None:
     longest = ".".join(["x" * 63, "y" * 63, "z" * 63, "w" * 61])  # 253 characters
     assert len(encode_name(longest)) == 255

@@ -53,6 +53,7 @@ class _Pending:
         "done",
         "qid",
         "qname",
+        "qtype",
         "query",
         "sent_at",
         "server",
@@ -64,6 +65,7 @@ class _Pending:
         self.query = query
         self.done = done
         self.qname = qname
+        self.qtype: int = query.type._value_  # `.value` is a slower property
         self.server = server  # index of the first server asked
         self.started = 0.0  # perf_counter() at the first attempt
         self.attempt = 0  # attempts sent so far
@@ -213,7 +215,7 @@ class WireEngine:
         entry.qid = qid
         entry.sock = sock
         pending[qid] = entry
-        self._outbox.append((entry, build_query(qid, entry.qname, entry.query.type.value)))
+        self._outbox.append((entry, build_query(qid, entry.qname, entry.qtype)))
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
@@ -300,7 +302,7 @@ class WireEngine:
 
     def _on_reply(self, packet: bytes, entry: _Pending) -> None:
         try:
-            reply = decode_reply(packet, entry.qname, entry.query.type.value)
+            reply = decode_reply(packet, entry.qname, entry.qtype)
         except Mismatch:
             return  # not an answer to this query: keep waiting for the real one
         except WireError:
