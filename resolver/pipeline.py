@@ -329,11 +329,9 @@ async def run(
     summary = Summary()
     counts = summary.counts
     started = last_flush = loop.time()
-    write = writer.write
     async with stream:
         async for batch in stream.batches():
-            for result in batch:
-                write(result)
+            writer.write_many(batch)
             counts.update([result.status._value_ for result in batch])
             summary.last_line = max(summary.last_line, max([result.line for result in batch]))
             now = loop.time()

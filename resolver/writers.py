@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
@@ -104,6 +104,9 @@ class Writer(Protocol):
     def write(self, result: Result) -> None:
         """Add one row (it reaches the file at the next batch or `flush`)."""
 
+    def write_many(self, results: Iterable[Result]) -> None:
+        """Add one row per result, in order."""
+
     def flush(self) -> None:
         """Write every pending row, whole."""
 
@@ -165,23 +168,32 @@ class JsonlWriter(_BatchWriter):
     """One JSON object per line (UTF-8; control characters escaped by JSON)."""
 
     def write(self, result: Result) -> None:
-        """Add one row: the same text as `json.dumps(record(result), ensure_ascii=False)`,
-        built directly (this is per result, and twice as fast as going through a dict)."""
-        s = _STR
-        ttl = "null" if result.ttl is None else result.ttl
-        server = "null" if result.server is None else s(result.server)
-        error = "null" if result.error is None else s(result.error)
-        listed = ", ".join([s(answer_text(a)) for a in result.answers])
-        cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
-        # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
-        row = (
-            f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
-            f'"type": "{result.type._name_}", "status": "{result.status._value_}", '
-            f'"answers": [{listed}], "ttl": {ttl}, "cnames": [{cnames}], '
-            f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '
-            f'"line": {result.line}, "elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
-        )
-        self._add(row.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
+        """Add one row."""
+        self._add(_jsonl_row(result).encode("utf-8", "backslashreplace"))
+
+    def write_many(self, results: Iterable[Result]) -> None:
+        """Add one row per result (encoded together: cheaper than one by one)."""
+        rows = "".join([_jsonl_row(result) for result in results])
+        self._add(rows.encode("utf-8", "backslashreplace"))  # lone surrogates as \\udXXX
+
+
+def _jsonl_row(result: Result) -> str:
+    """The same text as `json.dumps(record(result), ensure_ascii=False)` and a newline,
+    built directly (this is per result, and twice as fast as going through a dict)."""
+    s = _STR
+    ttl = "null" if result.ttl is None else result.ttl
+    server = "null" if result.server is None else s(result.server)
+    error = "null" if result.error is None else s(result.error)
+    listed = ", ".join([s(answer_text(a)) for a in result.answers])
+    cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
+    # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
+    return (
+        f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
+        f'"type": "{result.type._name_}", "status": "{result.status._value_}", '
+        f'"answers": [{listed}], "ttl": {ttl}, "cnames": [{cnames}], '
+        f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '
+        f'"line": {result.line}, "elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
+    )
 
 
 def _cell(value: Any) -> Any:
@@ -209,6 +221,11 @@ class CsvWriter(_BatchWriter):
         self._buffer.truncate()
         self._csv.writerow(row)
         return self._buffer.getvalue().encode("utf-8", "backslashreplace")
+
+    def write_many(self, results: Iterable[Result]) -> None:
+        """Add one row per result, in order."""
+        for result in results:
+            self.write(result)
 
     def write(self, result: Result) -> None:
         """Add one row."""
@@ -313,6 +330,11 @@ class SqliteWriter:
         except BaseException:
             self._db.close()
             raise
+
+    def write_many(self, results: Iterable[Result]) -> None:
+        """Add one row per result, in order."""
+        for result in results:
+            self.write(result)
 
     def write(self, result: Result) -> None:
         """Add one row (it reaches the database at the next batch or `flush`)."""
