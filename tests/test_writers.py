@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 import pytest
@@ -154,13 +154,17 @@ def test_unwritable_output_is_an_error(tmp_path: Path) -> None:
 
 @given(
     text=st.text(st.characters()),  # lone surrogates too (from surrogateescape'd input)
-    answers=st.lists(st.text() | st.ip_addresses().map(str), max_size=4),
+    answers=st.lists(st.text() | st.ip_addresses() | st.ip_addresses().map(str), max_size=4),
     ttl=st.none() | st.integers(0, 2**31),
     elapsed=st.floats(0, 100, allow_nan=False),
     error=st.none() | st.text(),
 )
 def test_jsonl_rows_equal_json_dumps(
-    text: str, answers: list[str], ttl: int | None, elapsed: float, error: str | None
+    text: str,
+    answers: list[str | IPv4Address | IPv6Address],
+    ttl: int | None,
+    elapsed: float,
+    error: str | None,
 ) -> None:
     result = Result(
         query=text,
@@ -180,4 +184,20 @@ def test_jsonl_rows_equal_json_dumps(
     writer.flush()
     expected = json.dumps(record(result), ensure_ascii=False) + "\n"
     assert out.getvalue() == expected.encode("utf-8", "backslashreplace")
-    assert json.loads(out.getvalue())["line"] == 7
+    row = json.loads(out.getvalue())
+    assert row["line"] == 7
+    assert row["answers"] == [str(a) for a in answers]  # addresses as ipaddress shows them
+
+
+@pytest.mark.parametrize("writer_type", [JsonlWriter, CsvWriter])
+def test_a_batch_is_written_as_its_rows_one_by_one(writer_type: type[JsonlWriter]) -> None:
+    one_by_one, batched = io.BytesIO(), io.BytesIO()
+    writer = writer_type(one_by_one)
+    for result in results():
+        writer.write(result)
+    writer.flush()
+    writer = writer_type(batched)
+    writer.write_many(results())
+    writer.flush()
+    assert batched.getvalue() == one_by_one.getvalue()
+    assert len(batched.getvalue().splitlines()) >= len(results())
