@@ -139,6 +139,20 @@ def decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
 
 
+def _decode_all(items: Sequence[Item]) -> list[str] | None:
+    """Lines of bytes as text, decoded in one go; None if any is not plain good input
+    (not bytes, not UTF-8, too long): those are looked at line by line."""
+    if not items or type(items[0]) is not bytes:
+        return None
+    try:
+        joined = b"\n".join(items)  # type: ignore[arg-type]  # TypeError: not all bytes
+        if max(map(len, items)) > MAX_LINE:
+            return None
+        return joined.decode("utf-8").split("\n")
+    except (TypeError, UnicodeDecodeError):
+        return None
+
+
 async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
     """The items of `source` in lists, as many as are at hand without waiting."""
     if isinstance(source, asyncio.Queue):
@@ -190,6 +204,11 @@ async def query_batches(
     async with aclosing(_batches(source)) as batches:
         async for items in batches:
             out: list[Query | InvalidInput] = []
+            if step == 1 and (texts := _decode_all(items)) is not None:
+                for text in texts:  # the common case: lines of a file, all good UTF-8
+                    line += 1
+                    out += parse_line(text, line, types)
+                items = ()
             for item in items:
                 line += 1
                 if step > 1 and (line - 1) % step != offset:

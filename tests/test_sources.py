@@ -121,3 +121,26 @@ async def test_a_queue_is_taken_in_batches_up_to_the_sentinel() -> None:
     batches = [b async for b in query_batches(queue, [RecordType.A])]
     assert [len(b) for b in batches] == [512, 488]  # what was waiting, 512 at most
     assert [q.line for b in batches for q in b] == list(range(1, 1001))
+
+
+NAMES = [b"a.test", "caf\u00e9.test".encode(), b"1.2.3.4", b"x" * 11, b"# c", b"\xff"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")) | st.sampled_from(NAMES),
+        max_size=8,
+    )
+)
+def test_lines_decoded_together_give_the_rows_of_lines_decoded_one_by_one(
+    lines: list[bytes],
+) -> None:
+    async def rows() -> list[Query | InvalidInput]:
+        return [q async for batch in query_batches(lines, [RecordType.A]) for q in batch]
+
+    with mock.patch.object(sources, "MAX_LINE", 10):  # so that b"x" * 11 is too long
+        together = asyncio.run(rows())
+        with mock.patch.object(sources, "_decode_all", return_value=None):
+            one_by_one = asyncio.run(rows())
+    assert together == one_by_one
