@@ -179,7 +179,7 @@ class WireEngine:
         self._tick = min(0.05, timeout / 4)
         self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
         self._buffer = bytearray(_MAX_REPLY)
-        self._ids = array("H")
+        self._ids = array("I")
         self._flush_soon = False
 
     # sending
@@ -205,11 +205,12 @@ class WireEngine:
             server = self._healthy(servers.index(server))
         server.stats.sent += 1
         sockets = server.sockets
-        sock = sockets[self._new_id() % len(sockets)]
+        draw = self._new_id()  # 32 random bits: the socket from the high half, the id low
+        sock = sockets[(draw >> 16) % len(sockets)]
         pending = sock.pending
-        qid = self._new_id()
+        qid = draw & 0xFFFF
         while qid in pending:
-            qid = self._new_id()
+            qid = self._new_id() & 0xFFFF
         timeout = self._timeout * (1 << (entry.attempt // len(servers)))  # doubled per round
         entry.attempt += 1
         entry.qid = qid
@@ -228,9 +229,9 @@ class WireEngine:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _new_id(self) -> int:
-        """An unpredictable query id (from os.urandom, drawn in batches: it is per query)."""
+        """32 unpredictable bits (from os.urandom, drawn in batches: this is per query)."""
         if not self._ids:
-            self._ids = array("H", os.urandom(8192))
+            self._ids = array("I", os.urandom(16384))
         return self._ids.pop()
 
     def _healthy(self, first: int) -> _Server:
