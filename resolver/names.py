@@ -43,8 +43,9 @@ _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.\-\x80-\U0010FFFF]|[\x80-\x9f]|\s")
 # The full stops UTS #46 maps to ".", so that labels split where idna would split them.
 #: A plain lowercase ASCII name (one trailing dot allowed): valid as it is, no IDNA needed.
 _PLAIN = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?")
-#: A plain ASCII name in any case, nothing around it: the fast path of `parse_line`.
-_SIMPLE = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+#: A plain ASCII name in any case, nothing around it, with a character no IP literal has:
+#: the fast path of `parse_line`.
+_SIMPLE = re.compile(r"(?=[^g-zG-Z_-]*[g-zG-Z_-])(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
 #: Only these characters can spell an IP literal (brackets are looked at separately).
 _MAYBE_IP = re.compile(r"[0-9A-Fa-f.:]+")
 _DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
@@ -61,7 +62,7 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
     `[]` for a blank or comment line; one PTR query for an IP literal; otherwise one
     `Query` per type in `types`, or one `InvalidInput` per type when the name is invalid.
     """
-    if _SIMPLE.fullmatch(text) and not _MAYBE_IP.fullmatch(text):
+    if _SIMPLE.fullmatch(text):
         # Most lines of a host list: a plain name, valid as it is once lowercased.
         name = text.lower().removesuffix(".")
         if len(name) <= MAX_NAME:

@@ -52,6 +52,7 @@ _U16 = struct.Struct("!H")
 _SOA_TAIL = struct.Struct("!IIIII")
 _SRV_HEAD = struct.Struct("!HHH")
 _QR, _QR_OPCODE, _TC, _RCODE = 0x8000, 0xF800, 0x0200, 0x000F
+_NOERROR, _NXDOMAIN = 0, 3
 
 # c-ares' rendering of a name's bytes: printable ASCII but `".;\()@$` as is, those with a
 # backslash, the rest as \DDD.
@@ -444,11 +445,8 @@ def _fixed_answers(packet: bytes, off: int, ancount: int, qtype: int) -> Decoded
     head = _OWN_HEAD[qtype]
     step = 12 + size
     end = off + ancount * step
-    n = len(packet)
-    if end + 11 != n or not packet.startswith(_OPT_HEAD, end) or packet[end + 5]:
+    if end + 11 != len(packet) or not _empty_opt(packet, end):
         return None
-    if packet[end + 9] or packet[end + 10]:
-        return None  # OPT with options: checked by the general loop
     answers: list[Answer] = []
     least = -1
     for at in range(off, end, step):
@@ -461,6 +459,97 @@ def _fixed_answers(packet: bytes, off: int, ancount: int, qtype: int) -> Decoded
         if least < 0 or ttl < least:
             least = ttl
     return Decoded(0, False, tuple(answers), least, ())
+
+
+def _one_cname(packet: bytes, off: int, qname: bytes, qtype: int) -> Decoded | None:
+    """A CNAME owned by the question's name, one A or AAAA answer owned by its target,
+    then an empty OPT ending the message; None for anything else."""
+    n = len(packet)
+    if off + 12 > n or not packet.startswith(_CNAME_HEAD, off):
+        return None
+    start = off + 12
+    end = start + _U16.unpack_from(packet, off + 10)[0]
+    size, make = _FIXED[qtype]
+    if end + 12 + size + 11 != n or _name_end(packet, start, end, qname) != end:
+        return None
+    if packet[end - 1] == 0:
+        target = packet[start:end]
+    else:  # labels, then a pointer into the question
+        ptr = (packet[end - 2] & 0x3F) << 8 | packet[end - 1]
+        target = packet[start : end - 2] + packet[ptr : 12 + len(qname)]
+    lower = target.lower()
+    if lower == qname.lower():
+        return None  # a loop: the general loop says what
+    if not packet.startswith(_U16.pack(0xC000 | start), end):
+        return None
+    rtype, rclass, ttl, length = _RR.unpack_from(packet, end + 2)
+    if rtype != qtype or rclass != 1 or length != size or not _empty_opt(packet, n - 11):
+        return None
+    answer = make(packet[end + 12 : end + 12 + size])
+    return Decoded(0, False, (answer,), ttl, (_text(lower),))
+
+
+def _soa_only(packet: bytes, off: int, qname: bytes) -> bool:
+    """Whether what follows the question is exactly an SOA record (class IN) owned by a
+    name of the question, whose names end at one, then an empty OPT ending the message:
+    a negative answer that every check of the general loop would pass."""
+    if off + 12 > len(packet) or packet[off] < 0xC0:
+        return False
+    word, rtype, rclass, _, length = _PTR_RR.unpack_from(packet, off)
+    if rtype != _SOA or rclass != 1 or not _in_question(qname, word & 0x3FFF):
+        return False
+    start = off + 12
+    end = start + length
+    if end + 11 != len(packet) or not _empty_opt(packet, end):
+        return False
+    at = _name_end(packet, _name_end(packet, start, end, qname), end, qname)
+    return at > 0 and end - at == 20
+
+
+def _in_question(qname: bytes, ptr: int) -> bool:
+    """Whether `ptr` is where a label (or the root) of the question's name starts."""
+    target = ptr - 12
+    if not 0 <= target < len(qname):
+        return False
+    at = 0
+    while at < target:
+        at += qname[at] + 1
+    return at == target
+
+
+def _name_end(packet: bytes, at: int, end: int, qname: bytes) -> int:
+    """Where a name at `at` ends, if it is plain labels up to the root or to a pointer
+    to a name of the question, within 255 octets and before `end`; else -1."""
+    if at < 0:
+        return -1
+    start = at
+    while at < end:
+        c = packet[at]
+        if c == 0:
+            return at + 1 if at + 1 - start <= 255 else -1
+        if c < 0x40:
+            at += c + 1
+        elif c >= 0xC0 and at + 2 <= end:
+            ptr = (c & 0x3F) << 8 | packet[at + 1]
+            if _in_question(qname, ptr) and at - start + len(qname) - (ptr - 12) <= 255:
+                return at + 2
+            return -1
+        else:
+            return -1
+    return -1
+
+
+def _empty_opt(packet: bytes, at: int) -> bool:
+    """Whether an OPT record without options or an extended RCODE starts at `at`."""
+    return (
+        packet.startswith(_OPT_HEAD, at)
+        and not packet[at + 5]
+        and not packet[at + 9]
+        and not packet[at + 10]
+    )
+
+
+_CNAME_HEAD = struct.pack("!HHH", 0xC00C, _CNAME, 1)
 
 
 def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
@@ -500,10 +589,18 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
     if flags & _TC:
         return _empty(rcode, True)
 
-    if not rcode and ancount and not nscount and arcount == 1 and qtype in _FIXED:
-        decoded = _fixed_answers(packet, off, ancount, qtype)
-        if decoded is not None:
-            return decoded
+    # The shapes most replies have, read without the general loop (which they would pass).
+    if arcount == 1 and asked is qname:
+        if not ancount and nscount == 1 and rcode in (_NOERROR, _NXDOMAIN):
+            if _soa_only(packet, off, qname):
+                return _empty(rcode, False)
+        elif not rcode and ancount and not nscount and qtype in _FIXED:
+            if ancount == 2 and packet.startswith(_CNAME_HEAD, off):
+                decoded = _one_cname(packet, off, qname, qtype)
+            else:
+                decoded = _fixed_answers(packet, off, ancount, qtype)
+            if decoded is not None:
+                return decoded
 
     # Every record is read and checked as c-ares would (it calls the whole reply malformed
     # for one bad record anywhere); only the answers of a NOERROR reply are decoded.

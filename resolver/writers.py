@@ -178,13 +178,19 @@ class JsonlWriter(_BatchWriter):
 
 
 def _jsonl_row(result: Result) -> str:
-    """The same text as `json.dumps(record(result), ensure_ascii=False)` and a newline,
-    built directly (this is per result, and twice as fast as going through a dict)."""
+    """`json.dumps(record(result), ensure_ascii=False)` and a newline, built directly (this
+    is per result, and twice as fast as going through a dict), but for `elapsed_ms`,
+    written with three decimals (the same number as the record's)."""
     s = _STR
     ttl = "null" if result.ttl is None else result.ttl
     server = "null" if result.server is None else s(result.server)
     error = "null" if result.error is None else s(result.error)
-    listed = ", ".join([s(answer_text(a)) for a in result.answers])
+    listed = ", ".join(
+        [
+            f'"{_ntop(_AF_INET, a.packed)}"' if type(a) is IPv4Address else s(answer_text(a))
+            for a in result.answers
+        ]
+    )
     cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
     # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
     return (
@@ -192,7 +198,7 @@ def _jsonl_row(result: Result) -> str:
         f'"type": "{result.type._name_}", "status": "{result.status._value_}", '
         f'"answers": [{listed}], "ttl": {ttl}, "cnames": [{cnames}], '
         f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '
-        f'"line": {result.line}, "elapsed_ms": {round(result.elapsed * 1000, 3)!r}}}\n'
+        f'"line": {result.line}, "elapsed_ms": {result.elapsed * 1000:.3f}}}\n'
     )
 
 
