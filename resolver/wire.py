@@ -470,13 +470,8 @@ def _one_cname(packet: bytes, off: int, qname: bytes, qtype: int) -> Decoded | N
     start = off + 12
     end = start + _U16.unpack_from(packet, off + 10)[0]
     size, make = _FIXED[qtype]
-    if end + 12 + size + 11 != n or _name_end(packet, start, end, qname) != end:
+    if end + 12 + size + 11 != n or (target := _target(packet, start, end, qname)) is None:
         return None
-    if packet[end - 1] == 0:
-        target = packet[start:end]
-    else:  # labels, then a pointer into the question
-        ptr = (packet[end - 2] & 0x3F) << 8 | packet[end - 1]
-        target = packet[start : end - 2] + packet[ptr : 12 + len(qname)]
     lower = target.lower()
     if lower == qname.lower():
         return None  # a loop: the general loop says what
@@ -487,6 +482,31 @@ def _one_cname(packet: bytes, off: int, qname: bytes, qtype: int) -> Decoded | N
         return None
     answer = make(packet[end + 12 : end + 12 + size])
     return Decoded(0, False, (answer,), ttl, (_text(lower),))
+
+
+def _one_ptr(packet: bytes, off: int, qname: bytes) -> Decoded | None:
+    """A PTR answer owned by the question's name, then an empty OPT ending the message;
+    None for anything else."""
+    n = len(packet)
+    if off + 12 > n or not packet.startswith(_PTR_HEAD, off):
+        return None
+    ttl, length = _TTL_LENGTH.unpack_from(packet, off + 6)
+    start = off + 12
+    end = start + length
+    if end + 11 != n or not _empty_opt(packet, end):
+        return None
+    target = _target(packet, start, end, qname)
+    return None if target is None else Decoded(0, False, (_text(target),), ttl, ())
+
+
+def _target(packet: bytes, start: int, end: int, qname: bytes) -> bytes | None:
+    """The name filling the rdata `start`..`end`, uncompressed, if `_name_end` reads it."""
+    if _name_end(packet, start, end, qname) != end:
+        return None
+    if packet[end - 1] == 0:
+        return packet[start:end]
+    ptr = (packet[end - 2] & 0x3F) << 8 | packet[end - 1]  # into the question
+    return packet[start : end - 2] + packet[ptr : 12 + len(qname)]
 
 
 def _soa_only(packet: bytes, off: int, qname: bytes) -> bool:
@@ -550,6 +570,7 @@ def _empty_opt(packet: bytes, at: int) -> bool:
 
 
 _CNAME_HEAD = struct.pack("!HHH", 0xC00C, _CNAME, 1)
+_PTR_HEAD = struct.pack("!HHH", 0xC00C, _PTR, 1)
 
 
 def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
@@ -594,6 +615,10 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         if not ancount and nscount == 1 and rcode in (_NOERROR, _NXDOMAIN):
             if _soa_only(packet, off, qname):
                 return _empty(rcode, False)
+        elif not rcode and ancount == 1 and not nscount and qtype == _PTR:
+            decoded = _one_ptr(packet, off, qname)
+            if decoded is not None:
+                return decoded
         elif not rcode and ancount and not nscount and qtype in _FIXED:
             if ancount == 2 and packet.startswith(_CNAME_HEAD, off):
                 decoded = _one_cname(packet, off, qname, qtype)

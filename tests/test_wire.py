@@ -879,6 +879,17 @@ FAST_SHAPES: list[tuple[bytes, int]] = [
     (cname_then(QNAME, A, b"\1\2\3\4"), A),  # a loop
     (cname_then(b"\x01A" + TEST, A, b"\1\2\3\4", owner=HERE), A),
     (cname_then(b"\x01t" + TEST, A, b"\1\2\3"), A),
+    *[
+        (reply(*answers, qtype=PTR, additional=(opt(),)), PTR)
+        for answers in [
+            (rr(HERE, PTR, name("Ptr1.example")),),
+            (rr(HERE, PTR, b"\x03ptr" + TEST, ttl=7),),
+            (rr(HERE, PTR, name("a.example")), rr(HERE, PTR, name("b.example"))),
+            (rr(HERE, PTR, b"\x41" + name("x")),),
+            (rr(HERE, PTR, name("a.example") + b"junk"),),
+            (rr(HERE, PTR, (b"\x3f" + b"x" * 63) * 4 + b"\0"),),
+        ]
+    ],
 ]
 
 
