@@ -26,6 +26,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
+from socket import AF_INET, inet_ntop, inet_pton
 
 import idna
 
@@ -67,6 +68,9 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
         name = text.lower().removesuffix(".")
         if len(name) <= MAX_NAME:
             return [Query(name, t, text, line) for t in types]
+    if (packed := _dotted_quad(text)) is not None:  # an IPv4 literal, as written by most
+        name = ".".join(reversed(text.split("."))) + ".in-addr.arpa"
+        return [Query(name, RecordType.PTR, text, line, IPv4Address(packed))]
     text = text.removesuffix("\n").removesuffix("\r")
     body = text.strip()
     if comment := _COMMENT.search(body):
@@ -85,6 +89,16 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
     except InvalidName as err:
         return [InvalidInput(text=text, type=t, error=str(err), line=line) for t in types]
     return [Query(name=name, type=t, text=text, line=line) for t in types]
+
+
+def _dotted_quad(text: str) -> bytes | None:
+    """The 4 bytes of an IPv4 address in its usual form (`192.0.2.1`, nothing around it,
+    no leading zeros), else None."""
+    try:
+        packed = inet_pton(AF_INET, text)
+    except (OSError, ValueError):  # ValueError: a NUL character
+        return None
+    return packed if inet_ntop(AF_INET, packed) == text else None
 
 
 def normalize_name(text: str) -> str:

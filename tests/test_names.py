@@ -343,12 +343,15 @@ def test_cidr_ranges_are_refused_clearly(text: str) -> None:
 @PROPERTY
 @given(
     st.text(alphabet="abcdefXYZ0129_-.", min_size=1, max_size=300)
+    | st.ip_addresses(v=4).map(str)
     | st.lists(st.text(alphabet="aB0-", min_size=1, max_size=70), max_size=6).map(".".join),
     TYPES,
 )
 @example(".".join(["x" * 63] * 3 + ["Y" * 62]), [A])  # 254 octets: too long
 @example(".".join(["x" * 63] * 3 + ["Y" * 61]) + ".", [A])  # 253 and the root: fine
 @example("dead.BEEF", [A])  # hex digits and dots, yet not an IP literal
+@example("192.0.2.1", [A, AAAA])  # an IPv4 literal: one PTR query
+@example("192.0.2.01", [A])  # a leading zero: a name
 def test_plain_names_take_the_fast_path_to_the_same_rows(
     text: str, types: list[RecordType]
 ) -> None:
@@ -358,7 +361,10 @@ def test_plain_names_take_the_fast_path_to_the_same_rows(
     slow = parse_line(f" {text}", 5, types)
 
     def shape(rows: list[Query | InvalidInput]) -> list[tuple[object, ...]]:
-        return [(type(r), r.type, r.name if isinstance(r, Query) else r.error) for r in rows]
+        return [
+            (type(r), r.type, *((r.name, r.address) if isinstance(r, Query) else (r.error,)))
+            for r in rows
+        ]
 
     assert shape(fast) == shape(slow)
     assert all(row.text == text for row in fast)
