@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET, inet_ntop, inet_pton
 
@@ -32,7 +32,15 @@ import idna
 
 from resolver.model import InvalidInput, Query, RecordType
 
-__all__ = ["MAX_LABEL", "MAX_NAME", "InvalidName", "normalize_name", "parse_line", "reverse_name"]
+__all__ = [
+    "MAX_LABEL",
+    "MAX_NAME",
+    "InvalidName",
+    "normalize_name",
+    "parse_line",
+    "parse_lines",
+    "reverse_name",
+]
 
 MAX_NAME = 253  #: octets in a name, without its trailing dot
 MAX_LABEL = 63  #: octets in a label
@@ -55,6 +63,24 @@ _CHAR_NAMES = {" ": "space", "\t": "tab", "\n": "line feed", "\r": "carriage ret
 
 class InvalidName(ValueError):
     """A name that cannot be asked; the message is a short human reason."""
+
+
+def parse_lines(
+    texts: Iterable[str], first: int, types: Sequence[RecordType]
+) -> list[Query | InvalidInput]:
+    """What `parse_line` gives for each of `texts`, numbered from `first`, in one list
+    (the bulk path: a plain name asked for one type costs no call)."""
+    if len(types) != 1:
+        return [item for n, text in enumerate(texts, first) for item in parse_line(text, n, types)]
+    (qtype,) = types
+    simple = _SIMPLE.fullmatch
+    out: list[Query | InvalidInput] = []
+    for n, text in enumerate(texts, first):
+        if len(text) <= MAX_NAME and simple(text):
+            out.append(Query(text.lower().removesuffix("."), qtype, text, n))
+        else:
+            out += parse_line(text, n, types)
+    return out
 
 
 def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query | InvalidInput]:

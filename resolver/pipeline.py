@@ -196,7 +196,8 @@ class ResultStream(AsyncIterator[Result]):
                     start += taken
 
     def _submit(self, items: Sequence[Query | InvalidInput]) -> None:
-        submit, seen = self._resolver.submit, self._seen
+        # The route `Resolver.submit` takes, looked up once per batch rather than per query.
+        submit, seen = self._resolver._open(), self._seen
         for item in items:
             seq = self.submitted
             self.submitted += 1

@@ -21,7 +21,7 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 from resolver.model import InvalidInput, Query, RecordType, ResolverError
-from resolver.names import parse_line
+from resolver.names import parse_line, parse_lines
 
 __all__ = [
     "MAX_LINE",
@@ -205,9 +205,8 @@ async def query_batches(
         async for items in batches:
             out: list[Query | InvalidInput] = []
             if step == 1 and (texts := _decode_all(items)) is not None:
-                for text in texts:  # the common case: lines of a file, all good UTF-8
-                    line += 1
-                    out += parse_line(text, line, types)
+                out = parse_lines(texts, line + 1, types)  # lines of a file, all good UTF-8
+                line += len(texts)
                 items = ()
             for item in items:
                 line += 1

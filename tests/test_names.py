@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from resolver.model import InvalidInput, Query, RecordType
-from resolver.names import InvalidName, normalize_name, parse_line, reverse_name
+from resolver.names import InvalidName, normalize_name, parse_line, parse_lines, reverse_name
 
 A, AAAA, MX, PTR, TXT = (
     RecordType.A,
@@ -368,3 +368,15 @@ def test_plain_names_take_the_fast_path_to_the_same_rows(
 
     assert shape(fast) == shape(slow)
     assert all(row.text == text for row in fast)
+
+
+@PROPERTY
+@given(st.lists(LINES | NAMEISH | st.ip_addresses().map(str), max_size=6), TYPES, st.integers(1, 9))
+@example(
+    [".".join(["x" * 63] * 3 + ["y" * n]) + dot for n in (61, 62) for dot in ("", ".")], [A], 1
+)
+def test_parse_lines_is_parse_line_for_each(
+    texts: list[str], types: list[RecordType], first: int
+) -> None:
+    expected = [q for n, text in enumerate(texts, first) for q in parse_line(text, n, types)]
+    assert parse_lines(texts, first, types) == expected
