@@ -46,6 +46,7 @@ MAX_NAME = 253  #: octets in a name, without its trailing dot
 MAX_LABEL = 63  #: octets in a label
 _MAX_INPUT = 1024  # characters: longer input is rejected before any IDNA work
 
+_new = tuple.__new__
 _COMMENT = re.compile(r"(?:^|\s)#")
 # Whitespace, C0/C1 controls, DEL, and ASCII other than letters, digits, "-", "_", ".".
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.\-\x80-\U0010FFFF]|[\x80-\x9f]|\s")
@@ -77,7 +78,8 @@ def parse_lines(
     out: list[Query | InvalidInput] = []
     for n, text in enumerate(texts, first):
         if len(text) <= MAX_NAME and simple(text):
-            out.append(Query(text.lower().removesuffix("."), qtype, text, n))
+            # tuple.__new__: Query(...) without the Python-level __new__ of a NamedTuple.
+            out.append(_new(Query, (text.lower().removesuffix("."), qtype, text, n, None)))
         else:
             out += parse_line(text, n, types)
     return out

@@ -182,6 +182,8 @@ def _jsonl_row(result: Result) -> str:
     is per result, and twice as fast as going through a dict), but for `elapsed_ms`,
     written with three decimals (the same number as the record's)."""
     s = _STR
+    query = s(result.query)
+    name = query if result.name == result.query else s(result.name)
     ttl = "null" if result.ttl is None else result.ttl
     server = "null" if result.server is None else s(result.server)
     error = "null" if result.error is None else s(result.error)
@@ -194,7 +196,7 @@ def _jsonl_row(result: Result) -> str:
     cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
     # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
     return (
-        f'{{"query": {s(result.query)}, "name": {s(result.name)}, '
+        f'{{"query": {query}, "name": {name}, '
         f'"type": "{result.type._name_}", "status": "{result.status._value_}", '
         f'"answers": [{listed}], "ttl": {ttl}, "cnames": [{cnames}], '
         f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '

@@ -41,6 +41,8 @@ BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 #: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+_clock = time.perf_counter
+_new = tuple.__new__
 _ANSWERED, _NODATA, _DNS = Status.NOERROR, Status.NODATA, Source.DNS
 
 
@@ -199,19 +201,21 @@ class WireEngine:
 
     def _send(self, entry: _Pending) -> None:
         servers = self._servers
-        server = servers[(entry.server + entry.attempt) % len(servers)]  # next server per try
-        if server.benched_until and len(servers) > 1:
+        count = len(servers)
+        attempt = entry.attempt
+        server = servers[(entry.server + attempt) % count]  # the next server per try
+        if server.benched_until and count > 1:
             server = self._healthy(servers.index(server))
         server.stats.sent += 1
+        ids = self._ids
+        draw = ids.pop() if ids else self._new_id()  # the socket from the high half, id low
         sockets = server.sockets
-        draw = self._new_id()  # 32 random bits: the socket from the high half, the id low
         sock = sockets[(draw >> 16) % len(sockets)]
         pending = sock.pending
         qid = draw & 0xFFFF
         while qid in pending:
             qid = self._new_id() & 0xFFFF
-        timeout = self._timeout * (1 << (entry.attempt // len(servers)))  # doubled per round
-        entry.attempt += 1
+        entry.attempt = attempt + 1
         entry.qid = qid
         entry.sock = sock
         pending[qid] = entry
@@ -219,11 +223,11 @@ class WireEngine:
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
-        now = time.perf_counter()
-        if not entry.started:
+        now = _clock()
+        if not attempt:
             entry.started = now
         entry.sent_at = now
-        entry.deadline = now + timeout
+        entry.deadline = now + self._timeout * (1 << (attempt // count))  # doubled per round
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
@@ -316,7 +320,7 @@ class WireEngine:
             self._hand_over(entry)
             return
         rcode = reply.rcode
-        now = time.perf_counter()
+        now = _clock()
         server = sock.server
         stats = server.stats
         stats.answered += 1
@@ -325,19 +329,22 @@ class WireEngine:
             server.streak = 0
             query = entry.query
             entry.done(
-                Result(
-                    query.text,
-                    query.name,
-                    query.type,
-                    _ANSWERED if reply.answers else _NODATA,
-                    reply.answers,
-                    reply.ttl,
-                    reply.cnames,
-                    _DNS,
-                    None,
-                    query.line,
-                    now - entry.started,
-                    stats.nameserver,
+                _new(  # Result(...) without the Python-level __new__ of a NamedTuple
+                    Result,
+                    (
+                        query.text,
+                        query.name,
+                        query.type,
+                        _ANSWERED if reply.answers else _NODATA,
+                        reply.answers,
+                        reply.ttl,
+                        reply.cnames,
+                        _DNS,
+                        None,
+                        query.line,
+                        now - entry.started,
+                        stats.nameserver,
+                    ),
                 )
             )
             return
