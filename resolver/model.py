@@ -66,7 +66,7 @@ class Status(enum.Enum):
 class Source(enum.Enum):
     """Who produced the answer."""
 
-    DNS = "dns"  #: a DNS server, through c-ares
+    DNS = "dns"  #: a DNS server (through the wire or the c-ares engine)
     SYSTEM = "system"  #: the system resolver (getaddrinfo / getnameinfo)
     NONE = "none"  #: nobody was asked (invalid input)
 
