@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from resolver import Query, RecordType, Resolver, Result, Status
+from resolver.engines import wire as wire_engine
 from resolver.pytest_plugin import ServerFactory
 from resolver.testing import (
     Fault,
@@ -537,6 +539,29 @@ async def test_late_duplicates_in_bulk(
         results = await collect(r, queries(cases))
     check_all(results, cases, timeouts=False)
     assert server.count() == len(cases)  # nothing was asked twice
+
+
+async def test_wire_engine_moves_to_fresh_source_ports(
+    dns_server_factory: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each socket is replaced after ROTATE_AFTER queries (a spoofer who learnt a port
+    gains little); the old one stays open for the replies still due, then closes. Late
+    duplicates go to old sockets too: every query still gets exactly its one answer."""
+    monkeypatch.setattr(wire_engine, "ROTATE_AFTER", 50)
+    zone, cases = mix(2000)
+    server = await dns_server_factory(zone)
+    server.set_fault(None, Fault.LATE_DUPLICATE, delay=0.01, jitter=0.01)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    r = Resolver([server.nameserver], engine="wire", timeout=1.0, concurrency=200, fallback="never")
+    async with r:
+        results = await collect(r, queries(cases))
+        await asyncio.sleep(0.3)  # a few timer ticks: the drained old sockets close
+        fds_open = len(os.listdir("/proc/self/fd")) - fds_before
+    check_all(results, cases, timeouts=False)
+    assert server.count() == len(cases)
+    ports = {q.client[1] for q in server.queries}
+    assert len(ports) >= len(cases) // 50  # a fresh port every 50 queries a socket
+    assert fds_open < 10  # two sockets and c-ares' own, not one per port used
 
 
 # Zone data: CNAME loops and chains, wildcards

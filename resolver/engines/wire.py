@@ -1,7 +1,8 @@
 """The wire engine: DNS over UDP spoken directly on the event loop.
 
-Each nameserver gets a few connected UDP sockets (random source ports chosen by the
-kernel; a connected socket only receives datagrams from its server). A query is a packet
+Each nameserver gets two connected UDP sockets (random source ports chosen by the kernel;
+a connected socket only receives datagrams from its server), each replaced by a fresh one
+every ROTATE_AFTER queries, so the ports in use keep changing. A query is a packet
 built from its wire name, sent with an unpredictable id (os.urandom) unused on its socket;
 a reply is accepted only if its id, question (case-insensitively) and type match, otherwise
 it is ignored as stale or spoofed. Attempts that time out are sent again (to the next
@@ -31,7 +32,10 @@ from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode
 
 __all__ = ["ServerStats", "WireEngine"]
 
-SOCKETS_PER_SERVER = 4
+SOCKETS_PER_SERVER = 2
+#: Queries a socket sends before a fresh one (a new random source port) takes its place, so
+#: that a port learnt by a spoofer is soon useless (as c-ares' udp_max_queries does).
+ROTATE_AFTER = 2000
 RECEIVE_BUFFER = 4 << 20
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
@@ -99,10 +103,13 @@ class ServerStats:
 class _Server:
     """One nameserver: its sockets, its health and its counters."""
 
-    __slots__ = ("benched_until", "sockets", "stats", "streak")
+    __slots__ = ("address", "benched_until", "family", "retired", "sockets", "stats", "streak")
 
-    def __init__(self, nameserver: str, sockets: list[_Socket]) -> None:
-        self.sockets = sockets
+    def __init__(self, nameserver: str, count: int) -> None:
+        self.family, self.address = _address(nameserver)
+        self.sockets = [_Socket(self) for _ in range(count)]
+        #: Sockets replaced by fresh ones, still waiting for the replies to what they sent.
+        self.retired: list[_Socket] = []
         self.stats = ServerStats(nameserver)
         self.streak = 0  # failures in a row
         self.benched_until = 0.0
@@ -121,10 +128,12 @@ class _Server:
 class _Socket:
     """A connected UDP socket to one server, with the queries waiting on it by id."""
 
-    __slots__ = ("pending", "server", "sock")
+    __slots__ = ("pending", "sent", "server", "sock")
 
-    def __init__(self, family: socket.AddressFamily, address: tuple[str, int]) -> None:
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.sent = 0  # queries sent from it (it is replaced after ROTATE_AFTER)
+        self.sock = socket.socket(server.family, socket.SOCK_DGRAM)
         for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
             if option is not None:
                 try:
@@ -133,9 +142,8 @@ class _Socket:
                 except OSError:
                     continue
         self.sock.setblocking(False)
-        self.sock.connect(address)
+        self.sock.connect(server.address)
         self.pending: dict[int, _Pending] = {}
-        self.server: _Server
 
 
 def _address(nameserver: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -168,11 +176,8 @@ class WireEngine:
         self._next_server = 0
         self._servers: list[_Server] = []
         for nameserver in nameservers:
-            family, address = _address(nameserver)
-            sockets = [_Socket(family, address) for _ in range(sockets_per_server)]
-            server = _Server(nameserver, sockets)
-            for s in sockets:
-                s.server = server
+            server = _Server(nameserver, sockets_per_server)
+            for s in server.sockets:
                 self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
             self._servers.append(server)
         # Timeouts: a periodic sweep over what is in flight (at most the window), so an
@@ -210,7 +215,11 @@ class WireEngine:
         ids = self._ids
         draw = ids.pop() if ids else self._new_id()  # the socket from the high half, id low
         sockets = server.sockets
-        sock = sockets[(draw >> 16) % len(sockets)]
+        index = (draw >> 16) % len(sockets)
+        sock = sockets[index]
+        sock.sent += 1
+        if sock.sent >= ROTATE_AFTER:
+            self._rotate(server, index)
         pending = sock.pending
         qid = draw & 0xFFFF
         while qid in pending:
@@ -230,6 +239,14 @@ class WireEngine:
         entry.deadline = now + self._timeout * (1 << (attempt // count))  # doubled per round
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
+
+    def _rotate(self, server: _Server, index: int) -> None:
+        """Give `server` a fresh socket (a new random source port) in place of the one at
+        `index`, which stays open until the replies to what it sent are in."""
+        fresh = _Socket(server)
+        self._loop.add_reader(fresh.sock.fileno(), self._on_readable, fresh)
+        server.retired.append(server.sockets[index])
+        server.sockets[index] = fresh
 
     def _new_id(self) -> int:
         """32 unpredictable bits (from os.urandom, drawn in batches: this is per query)."""
@@ -379,13 +396,19 @@ class WireEngine:
         expired = [
             entry
             for server in self._servers
-            for s in server.sockets
+            for s in (*server.sockets, *server.retired)
             for entry in s.pending.values()
             if entry.deadline <= now
         ]
         for entry in expired:
             self._expire(entry)
-        if any(s.pending for server in self._servers for s in server.sockets):
+        for server in self._servers:
+            if server.retired:
+                for s in [s for s in server.retired if not s.pending]:
+                    server.retired.remove(s)
+                    self._loop.remove_reader(s.sock.fileno())
+                    s.sock.close()
+        if any(s.pending or server.retired for server in self._servers for s in server.sockets):
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _expire(self, entry: _Pending) -> None:
@@ -419,7 +442,7 @@ class WireEngine:
             self._timer.cancel()
             self._timer = None
         for server in self._servers:
-            for s in server.sockets:
+            for s in (*server.sockets, *server.retired):
                 self._loop.remove_reader(s.sock.fileno())
                 for entry in s.pending.values():
                     entry.sock = None
