@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
+from resolver import Resolver, Status
 from resolver.pipeline import RateLimit, Window
+from resolver.pytest_plugin import ServerFactory
+from resolver.testing import Zone
 
 
 class Clock:
@@ -100,3 +104,23 @@ async def test_a_waiter_cancelled_after_its_wake_up_passes_the_turn_on() -> None
     assert await second == 1
     assert first.cancelled()
     assert window.free == 0
+
+
+async def test_batches_give_every_result_once_within_the_window(
+    dns_server_factory: ServerFactory,
+) -> None:
+    zone: Zone = {
+        "zone.test": {"SOA": ["ns.zone.test h.zone.test 1 3600 600 86400 60"]},
+        **{f"h{i}.zone.test": {"A": [f"192.0.2.{i}"]} for i in range(20)},
+    }
+    server = await dns_server_factory(zone)
+    lines = [f"h{i}.zone.test" for i in range(25)] + ["bad name!"]
+    async with Resolver([server.nameserver], concurrency=3, fallback="never") as r:
+        async with r.resolve_many(lines) as stream:
+            batches = [batch async for batch in stream.batches()]
+        assert r.window.free == 3  # every place given back
+    results = [result for batch in batches for result in batch]
+    assert sorted(result.line for result in results) == list(range(1, 27))
+    assert all(1 <= len(batch) <= 3 for batch in batches)  # never more than the window
+    statuses = Counter(result.status for result in results)
+    assert statuses == {Status.NOERROR: 20, Status.NXDOMAIN: 5, Status.INVALID: 1}
