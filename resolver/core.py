@@ -9,10 +9,10 @@ from collections.abc import Callable, Container, Sequence
 from ipaddress import ip_address
 from types import TracebackType
 
-from resolver.engines import Done, Engine
+from resolver.engines import Done, Engine, ServerStats
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
-from resolver.engines.wire import ServerStats, WireEngine
+from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
 from resolver.pipeline import RateLimit, ResultStream, Window
@@ -68,7 +68,8 @@ def parse_nameserver(text: str) -> str:
 
 
 class Resolver:
-    """Resolve names through DNS (c-ares) with a system-resolver fallback.
+    """Resolve names through DNS (the wire or the c-ares engine) with a system-resolver
+    fallback.
 
     ```python
     async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
@@ -79,9 +80,10 @@ class Resolver:
 
     Args:
         nameservers: `HOST[:PORT]` IP addresses; None uses the system's (/etc/resolv.conf).
-        timeout: seconds c-ares waits for one attempt.
-        tries: attempts per query (c-ares retries timeouts; the resolver retries
-            malformed responses and refused connections).
+        timeout: seconds an attempt waits for its reply (doubled after each round over
+            the nameservers).
+        tries: attempts per query in all, each on the next nameserver (timeouts,
+            SERVFAIL, REFUSED and malformed replies are retried; see the README).
         concurrency: the most queries in flight (or finished and not yet consumed).
         fallback: when the system resolver is asked (`Fallback` or its value).
         engine: which engine asks DNS (`EngineName` or its value).
@@ -137,6 +139,7 @@ class Resolver:
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
+        self._dns: WireEngine | CaresEngine | None = None  # the engine that asks DNS
         self._route: Callable[[Query, Done], None] | None = None  # set by _open()
         self._closed = False
 
@@ -166,7 +169,7 @@ class Resolver:
             return self._route
         cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
         system = SystemEngine()
-        dns: Engine = cares
+        dns: WireEngine | CaresEngine = cares
         if self.engine is EngineName.WIRE:
             dns = WireEngine(
                 self.nameservers or cares.servers,
@@ -175,6 +178,7 @@ class Resolver:
                 fallback=cares,
             )
         self._engines = [dns, cares, system] if dns is not cares else [cares, system]
+        self._dns = dns
         falls_back = self.fallback is Fallback.ALWAYS or (
             self.fallback is Fallback.AUTO and self.nameservers is None
         )
@@ -230,11 +234,10 @@ class Resolver:
         return submit
 
     def server_stats(self) -> list[ServerStats]:
-        """Per-nameserver counters of the wire engine (queries, failures, benching,
-        latency); empty with the c-ares engine, which does not tell."""
-        return [
-            s for engine in self._engines if isinstance(engine, WireEngine) for s in engine.stats()
-        ]
+        """Per-nameserver counters of the engine that asks DNS, wire or c-ares (attempts,
+        replies, failures, benching, latency); empty before the first query. The queries
+        the wire engine hands to c-ares are not counted."""
+        return [] if self._dns is None else self._dns.stats()
 
     @staticmethod
     def _refuse(query: Query, done: Done) -> None:

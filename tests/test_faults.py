@@ -382,6 +382,34 @@ async def test_one_bad_exchange_then_the_right_answer(
         check(result, expected, (), error="server says the query is malformed (FORMERR)")
 
 
+@pytest.mark.parametrize("fault", [Fault.SERVFAIL, Fault.REFUSED, Fault.DROP], ids=lambda f: f.name)
+async def test_failing_server_is_benched_and_the_healthy_one_answers(
+    dns_server_factory: ServerFactory, resolver_for: MakeResolver, fault: Fault
+) -> None:
+    """Two servers, one failing every query: every query gets its answer from the healthy
+    one (the result says which), and the failing one is benched after 3 failures in a row,
+    so it gets little of the traffic; the per-server counters say so."""
+    bad = await dns_server_factory(ZONE)
+    good = await dns_server_factory(ZONE)
+    bad.set_fault(None, fault)
+    names = [f"h{i}.x.wild.{ORIGIN}" for i in range(200)]
+    async with resolver_for(bad, good, timeout=0.1, tries=3, concurrency=10) as r:
+        results = await collect(r, names)
+        stats = {s.nameserver: s for s in r.server_stats()}
+    assert len(results) == len(names)
+    for result in results:
+        check(result, Status.NOERROR, ["192.0.2.50"])
+        assert result.server == good.nameserver, result
+    assert set(stats) == {bad.nameserver, good.nameserver}
+    failing, healthy = stats[bad.nameserver], stats[good.nameserver]
+    assert failing.benched >= 1, failing
+    assert failing.failed == failing.sent == bad.count(), failing
+    assert failing.answered == (0 if fault is Fault.DROP else failing.sent), failing
+    assert failing.sent < 20, failing  # about half the first window, then benched
+    assert healthy.answered == healthy.sent == good.count() == len(names), healthy
+    assert healthy.failed == healthy.benched == 0, healthy
+
+
 # Truncation and TCP
 
 
@@ -430,12 +458,12 @@ async def test_tcp_closed_mid_answer(server: LoopbackDNSServer, resolver_for: Ma
     async with resolver_for(server, timeout=0.1, tries=1) as r:
         always = await lookup(r, name)
     server.set_fault(name, Fault.TCP_CLOSE, transport="tcp", times=1)
-    async with resolver_for(server, timeout=0.1, tries=3) as r:
+    async with resolver_for(server, timeout=0.1, tries=2) as r:
         once = await lookup(r, name)
     # c-ares (both engines use it for TCP) notices the cut only when the attempt times
-    # out, and sends the next try on the same dead connection: a cut costs two tries.
-    # After more tries the last one decides between TIMEOUT and ERROR, whose message is
-    # then ECONNREFUSED's "connection refused by the nameserver" (inexact).
+    # out; the next try is made on another channel, so over a new connection: a cut
+    # costs one try. After more tries the last one decides between TIMEOUT and ERROR,
+    # whose message is then ECONNREFUSED's "connection refused by the nameserver".
     assert always.status in (Status.ERROR, Status.TIMEOUT), always
     assert always.answers == ()
     assert always.error in (TIMEOUT_ERROR, "connection refused by the nameserver")

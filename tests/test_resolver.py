@@ -486,14 +486,67 @@ async def test_queries_spread_over_servers_and_a_dead_one_is_benched(
     assert {res.status for res in results if res.name != "www.zone.test"} == {Status.NXDOMAIN}
     assert next(res for res in results if res.name == "www.zone.test").status is Status.NOERROR
     assert good.count() >= len(names)
-    # Which server answered: the wire engine knows; c-ares does not say which of two.
-    assert {res.server for res in results} == ({good.nameserver} if stats else {None})
-    if stats:  # the wire engine tells: the dead server was set aside, so it got little
-        assert stats[dead.nameserver].benched >= 1
-        assert stats[dead.nameserver].answered == 0
-        # Half of the first window went to it; after that, only what was already queued.
-        assert stats[dead.nameserver].sent < 40
-        assert stats[good.nameserver].answered == len(names)
+    assert {res.server for res in results} == {good.nameserver}  # which server answered
+    # The dead server was set aside, so it got little.
+    assert stats[dead.nameserver].benched >= 1
+    assert stats[dead.nameserver].answered == 0
+    assert stats[dead.nameserver].failed >= 3
+    # Half of the first window went to it; after that, only what was already queued.
+    assert stats[dead.nameserver].sent < 40
+    assert stats[good.nameserver].answered == len(names)
+    assert stats[good.nameserver].sent == good.count(transport="udp")
+
+
+async def test_queries_spread_over_healthy_servers_and_each_result_names_its_server(
+    dns_server_factory: MakeServer, resolver_for: MakeResolver
+) -> None:
+    servers = [await dns_server_factory(ZONE) for _ in range(3)]
+    by_address = {s.nameserver: s for s in servers}
+    names = [f"n{i}.zone.test" for i in range(300)]
+    async with Resolver(
+        [s.nameserver for s in servers],
+        timeout=1.0,
+        tries=2,
+        concurrency=30,
+        engine=resolver_for(servers[0]).engine,
+    ) as r:
+        results = [res async for res in r.resolve_many(names)]
+        stats = {s.nameserver: s for s in r.server_stats()}
+    assert len(results) == len(names)
+    assert {res.status for res in results} == {Status.NXDOMAIN}
+    for result in results:  # the server named is one that was asked that name
+        assert by_address[result.server or ""].count(result.name) >= 1, result
+    assert sum(s.count() for s in servers) == len(names)  # no retries needed
+    for server in servers:
+        share = server.count()
+        assert share >= len(names) // 6, [s.count() for s in servers]  # even: 100 each
+        assert stats[server.nameserver].sent == share
+        assert stats[server.nameserver].answered == share
+        assert stats[server.nameserver].failed == stats[server.nameserver].benched == 0
+        assert stats[server.nameserver].latency > 0
+        assert sum(res.server == server.nameserver for res in results) == share
+
+
+@pytest.mark.parametrize("fault", [Fault.SERVFAIL, Fault.DROP], ids=lambda f: f.name)
+async def test_tries_are_attempts_in_all_over_the_servers(
+    dns_server_factory: MakeServer, resolver_for: MakeResolver, fault: Fault
+) -> None:
+    """`tries` counts attempts over all the servers, each to the next (on both engines:
+    c-ares itself would make `tries` attempts per server)."""
+    servers = [await dns_server_factory(ZONE) for _ in range(2)]
+    for server in servers:
+        server.set_fault("www.zone.test", fault)
+    async with Resolver(
+        [s.nameserver for s in servers],
+        timeout=0.1,
+        tries=3,
+        fallback="never",
+        engine=resolver_for(servers[0]).engine,
+    ) as r:
+        result = await r.lookup("www.zone.test")
+    assert result.status is (Status.SERVFAIL if fault is Fault.SERVFAIL else Status.TIMEOUT)
+    asked = sorted(s.count("www.zone.test") for s in servers)
+    assert asked == [1, 2]
 
 
 async def test_stop_while_waiting_for_the_rate_limit_ends_the_stream(
@@ -551,3 +604,22 @@ async def test_which_outcomes_are_retried(
         result = await r.lookup("nope.zone.test")
     assert result.status is status
     assert server.count("nope.zone.test", transport="udp") == asked
+
+
+async def test_the_timeout_doubles_after_each_round_over_the_servers(
+    dns_server_factory: MakeServer, resolver_for: MakeResolver
+) -> None:
+    servers = [await dns_server_factory(ZONE) for _ in range(2)]
+    for server in servers:
+        server.set_fault("www.zone.test", Fault.DROP)
+    async with Resolver(
+        [s.nameserver for s in servers],
+        timeout=0.3,
+        tries=4,
+        fallback="never",
+        engine=resolver_for(servers[0]).engine,
+    ) as r:
+        result = await r.lookup("www.zone.test")
+    assert result.status is Status.TIMEOUT
+    assert [s.count("www.zone.test") for s in servers] == [2, 2]
+    assert 1.7 < result.elapsed < 2.5  # 0.3 + 0.3, then 0.6 + 0.6

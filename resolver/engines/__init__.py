@@ -7,12 +7,25 @@ callback per name; `Resolver.lookup()` wraps the same path in one Future.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from resolver.model import Query, Result
 
-__all__ = ["CLOSED", "REFUSED", "SERVFAIL", "TIMEOUT", "Done", "Engine"]
+__all__ = [
+    "BENCH_AFTER",
+    "BENCH_FOR",
+    "CLOSED",
+    "REFUSED",
+    "SERVFAIL",
+    "TIMEOUT",
+    "Done",
+    "Engine",
+    "ServerHealth",
+    "ServerStats",
+    "healthy",
+]
 
 # The `error` texts every engine gives for the same outcome, so results do not depend on
 # the engine that produced them.
@@ -33,3 +46,67 @@ class Engine(Protocol):
 
     async def aclose(self) -> None:
         """Stop the engine; queries still in flight are answered with an ERROR result."""
+
+
+# Server health, the same for every engine that asks several nameservers.
+
+BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED) that bench a server
+BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
+
+
+@dataclass(slots=True)
+class ServerStats:
+    """What one nameserver did in a run."""
+
+    nameserver: str
+    sent: int = 0  #: attempts sent to it
+    answered: int = 0  #: replies used (any rcode)
+    failed: int = 0  #: attempts that timed out or got SERVFAIL/REFUSED (or, c-ares: ECONNREFUSED)
+    benched: int = 0  #: times it was set aside after failing repeatedly
+    latency: float = 0.0  #: seconds summed over the replies used
+
+    def __str__(self) -> str:
+        mean = f"{self.latency / self.answered * 1000:.2f} ms" if self.answered else "-"
+        return (
+            f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered, "
+            f"{self.failed:,} failed, benched {self.benched}x, mean latency {mean}"
+        )
+
+
+class ServerHealth:
+    """One nameserver's counters and health: BENCH_AFTER failures in a row bench it (it is
+    skipped, see `healthy`) for BENCH_FOR seconds. An engine resets `streak` to 0 when the
+    server answers (SERVFAIL and REFUSED are failures, not answers, here)."""
+
+    __slots__ = ("benched_until", "stats", "streak")
+
+    def __init__(self, nameserver: str) -> None:
+        self.stats = ServerStats(nameserver)
+        self.streak = 0  # failures in a row
+        self.benched_until = 0.0  # loop time; 0.0: not benched
+
+    def failed(self, now: float) -> None:
+        """Count a failed attempt (at loop time `now`); bench the server after too many."""
+        self.stats.failed += 1
+        if self.benched_until > now:
+            return  # already set aside: its queries sent before count, not again
+        self.streak += 1
+        if self.streak >= BENCH_AFTER:
+            self.streak = 0
+            self.benched_until = now + BENCH_FOR
+            self.stats.benched += 1
+
+
+_Health = TypeVar("_Health", bound=ServerHealth)
+
+
+def healthy(servers: Sequence[_Health], first: int, now: float) -> _Health:
+    """The first server from index `first` on that is not benched at loop time `now`
+    (a server whose time is up is un-benched); all benched: `servers[first]`."""
+    count = len(servers)
+    for step in range(count):
+        server = servers[(first + step) % count]
+        if server.benched_until <= now:
+            server.benched_until = 0.0
+            return server
+    return servers[first]

@@ -1,8 +1,13 @@
-"""The c-ares engine: one long-lived pycares channel driven by the event loop itself.
+"""The c-ares engine: long-lived pycares channels driven by the event loop itself.
 
-The channel's sockets are watched with `loop.add_reader` (c-ares' socket-state callback),
+The channels' sockets are watched with `loop.add_reader` (c-ares' socket-state callback),
 so replies are processed on the loop thread: no event thread, no `call_soon_threadsafe`
 hand-off and no Future per query, just one callback per answer.
+
+Each channel knows one nameserver and makes one attempt; the engine makes the tries
+itself, as the wire engine does: it spreads queries over the servers, sends each retry
+to the next server, benches a server that keeps failing, counts what each server did and
+knows which server answered.
 """
 
 from __future__ import annotations
@@ -12,11 +17,20 @@ import functools
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
+from typing import Any, NamedTuple
 
 import pycares
 
-from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
+from resolver.engines import (
+    CLOSED,
+    REFUSED,
+    SERVFAIL,
+    TIMEOUT,
+    Done,
+    ServerHealth,
+    ServerStats,
+    healthy,
+)
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
 from resolver.wire import render_text
 
@@ -24,21 +38,40 @@ __all__ = ["CaresEngine"]
 
 _E = pycares.errno
 
-#: c-ares error code -> (status, message, retry?). Retried codes are faults of one
-#: exchange, not answers: a garbage datagram fails every query in flight on its socket.
-_ERRORS: dict[int, tuple[Status, str | None, bool]] = {
-    _E.ARES_ENODATA: (Status.NODATA, None, False),
-    _E.ARES_ENOTFOUND: (Status.NXDOMAIN, None, False),
-    _E.ARES_ESERVFAIL: (Status.SERVFAIL, SERVFAIL, False),
-    _E.ARES_EREFUSED: (Status.REFUSED, REFUSED, False),
-    _E.ARES_ETIMEOUT: (Status.TIMEOUT, TIMEOUT, False),
-    _E.ARES_EFORMERR: (Status.ERROR, "server says the query is malformed (FORMERR)", False),
-    _E.ARES_ENOTIMP: (Status.ERROR, "server does not implement this query (NOTIMP)", False),
-    _E.ARES_EBADRESP: (Status.ERROR, "malformed response", True),
-    _E.ARES_ECONNREFUSED: (Status.ERROR, "connection refused by the nameserver", True),
-    _E.ARES_EBADNAME: (Status.INVALID, "name rejected by c-ares", False),
-    _E.ARES_ECANCELLED: (Status.ERROR, CLOSED, False),
-    _E.ARES_EDESTRUCTION: (Status.ERROR, CLOSED, False),
+
+class _Outcome(NamedTuple):
+    """What a c-ares error code means for the attempt that got it."""
+
+    status: Status
+    error: str | None
+    retry: bool = False  #: asked again (the next server) while tries remain
+    failure: bool = False  #: counts against the server (it may be benched)
+    replied: bool = False  #: the server's reply: the result names it
+
+
+#: c-ares error code -> its outcome. Timeouts, SERVFAIL, REFUSED and refused connections
+#: are the server's failures. A malformed response is a fault of one exchange, not an
+#: answer (a garbage datagram fails every query in flight on its socket); NOTIMP is
+#: retried as c-ares itself does.
+_ERRORS: dict[int, _Outcome] = {
+    _E.ARES_ENODATA: _Outcome(Status.NODATA, None, replied=True),
+    _E.ARES_ENOTFOUND: _Outcome(Status.NXDOMAIN, None, replied=True),
+    _E.ARES_ESERVFAIL: _Outcome(Status.SERVFAIL, SERVFAIL, True, True, True),
+    _E.ARES_EREFUSED: _Outcome(Status.REFUSED, REFUSED, True, True, True),
+    _E.ARES_ETIMEOUT: _Outcome(Status.TIMEOUT, TIMEOUT, True, True),
+    _E.ARES_EFORMERR: _Outcome(
+        Status.ERROR, "server says the query is malformed (FORMERR)", replied=True
+    ),
+    _E.ARES_ENOTIMP: _Outcome(
+        Status.ERROR, "server does not implement this query (NOTIMP)", True, replied=True
+    ),
+    _E.ARES_EBADRESP: _Outcome(Status.ERROR, "malformed response", True),
+    _E.ARES_ECONNREFUSED: _Outcome(
+        Status.ERROR, "connection refused by the nameserver", True, True
+    ),
+    _E.ARES_EBADNAME: _Outcome(Status.INVALID, "name rejected by c-ares"),
+    _E.ARES_ECANCELLED: _Outcome(Status.ERROR, CLOSED),
+    _E.ARES_EDESTRUCTION: _Outcome(Status.ERROR, CLOSED),
 }
 
 _NO_TIMER_NEEDED = 0.0
@@ -46,6 +79,8 @@ _NO_TIMER_NEEDED = 0.0
 MAX_CHAIN = 64
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 10_000
+#: The timeout doubles after each round over the servers, at most this many times.
+MAX_DOUBLINGS = 6
 
 
 def _answer(qtype: int, data: Any) -> Answer | None:
@@ -188,8 +223,26 @@ class _Channel:
         self.pycares.close()
 
 
+class _Server(ServerHealth):
+    """One nameserver: its channels (one per round over the servers, the later ones with
+    a doubled timeout, made when first needed) and, from `ServerHealth`, its health."""
+
+    __slots__ = ("channels",)
+
+    def __init__(self, nameserver: str) -> None:
+        super().__init__(nameserver)
+        self.channels: dict[int, _Channel] = {}
+
+
 class CaresEngine:
     """Resolve queries through pycares, on the running event loop.
+
+    Every channel asks one nameserver and makes one attempt (`tries=1`): the engine makes
+    the tries, as the wire engine does. Queries are spread over the servers: attempt k
+    of a query whose first went to server f goes to server (f + k) mod n, or to the next
+    one not benched (see `ServerHealth`), with the timeout doubled after each round over
+    the servers. A timeout, SERVFAIL, REFUSED, NOTIMP, a malformed response or a refused
+    connection is asked again while tries remain; `tries` is the number of attempts in all.
 
     c-ares caches every answer for its TTL and pycares cannot turn that off, so memory
     would grow with every name of a long run: after `recycle_after` queries the engine
@@ -213,58 +266,105 @@ class CaresEngine:
         recycle_after: int = RECYCLE_AFTER,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
         self._tries = tries
         self._recycle_after = recycle_after
         self._closed = False
         self._options: dict[str, Any] = {
-            "timeout": timeout,
-            "tries": tries,
+            "tries": 1,
             "flags": pycares.ARES_FLAG_NOSEARCH,
             "socket_receive_buffer_size": receive_buffer,
-            "servers": list(nameservers) if nameservers else None,
         }
-        self._channel = _Channel(self._loop, **self._options)
+        if not nameservers:  # the system's, as c-ares reads them (/etc/resolv.conf)
+            probe = pycares.Channel(**self._options)
+            try:
+                nameservers = list(probe.servers)
+            finally:
+                probe.close()
+        self._servers = [_Server(nameserver) for nameserver in nameservers]
+        if not self._servers:
+            raise ValueError("c-ares found no nameserver")
+        for server in self._servers:
+            self._channel(server, 0)  # the first round's now: a bad server fails here
+        self._next_server = 0
         # Replaced channels and one-attempt channels, closed when their queries end.
         self._retired: set[_Channel] = set()
-        # c-ares does not say which server answered; with only one, it is that one.
-        servers = self.servers
-        self._server = servers[0] if len(servers) == 1 else None
 
     @property
     def servers(self) -> list[str]:
         """The nameservers in use, as `host:port` (from /etc/resolv.conf when not given)."""
-        return list(self._channel.pycares.servers)
+        return [server.stats.nameserver for server in self._servers]
+
+    def stats(self) -> list[ServerStats]:
+        """Per-nameserver counters so far."""
+        return [server.stats for server in self._servers]
 
     def submit(self, query: Query, done: Done) -> None:
         """Send `query`; `done` gets its `Result` from the loop."""
-        self._send(query, done, time.perf_counter(), 1)
+        self._next_server = (self._next_server + 1) % len(self._servers)
+        self._send(query, done, time.perf_counter(), self._next_server, 0)
+
+    def _channel(self, server: _Server, round_: int) -> _Channel:
+        """`server`'s channel for `round_`, a fresh one after `recycle_after` queries."""
+        channel = server.channels.get(round_)
+        if channel is None or channel.sent >= self._recycle_after:
+            if channel is not None:
+                self._retire(channel)
+            channel = server.channels[round_] = self._new_channel(server, round_)
+        return channel
+
+    def _new_channel(self, server: _Server, round_: int) -> _Channel:
+        timeout = self._timeout * (1 << round_)
+        return _Channel(
+            self._loop, servers=[server.stats.nameserver], timeout=timeout, **self._options
+        )
 
     def _send(
-        self, query: Query, done: Done, started: float, attempt: int, alone: bool = False
+        self,
+        query: Query,
+        done: Done,
+        started: float,
+        first: int,
+        attempt: int,
+        alone: bool = False,
     ) -> None:
-        """Send one attempt: on the shared channel, or (`alone`) on a new channel of its
-        own that is closed once the attempt ends."""
+        """Send attempt number `attempt` (from 0) of a query whose first attempt went to
+        server `first`: on that server's shared channel, or (`alone`) on a new channel of
+        its own that is closed once the attempt ends."""
         if self._closed:
             result = _result(query, started, Status.ERROR, {"error": CLOSED})
             self._loop.call_soon(done, result)
             return
-        if alone:
-            channel = _Channel(self._loop, **self._options)
-        else:
-            channel = self._channel
-            if channel.sent >= self._recycle_after:
-                self._retire(channel)
-                channel = self._channel = _Channel(self._loop, **self._options)
-        callback = functools.partial(self._on_reply, channel, query, done, started, attempt)
+        servers = self._servers
+        count = len(servers)
+        index = (first + attempt) % count  # the next server per try
+        server = servers[index]
+        if server.benched_until and count > 1:
+            server = healthy(servers, index, self._loop.time())
+        round_ = min(attempt // count, MAX_DOUBLINGS)
+        channel = self._new_channel(server, round_) if alone else self._channel(server, round_)
+        callback = functools.partial(
+            self._on_reply,
+            channel,
+            server,
+            query,
+            done,
+            started,
+            first,
+            attempt + 1,
+            time.perf_counter(),
+        )
         try:
             channel.query(query.name, query.type.value, callback)
         except (pycares.AresError, ValueError, TypeError) as exc:
             # c-ares may refuse synchronously (bad name); answer on the next loop turn so
             # `done` is never called from inside `submit`.
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            status, message, _ = _ERRORS.get(code or -1, (Status.ERROR, str(exc), False))
-            result = _result(query, started, status, {"error": message or str(exc)})
-            self._loop.call_soon(done, result)
+            outcome = _ERRORS.get(code or -1, _Outcome(Status.ERROR, str(exc)))
+            fields = {"error": outcome.error or str(exc)}
+            self._loop.call_soon(done, _result(query, started, outcome.status, fields))
+        else:
+            server.stats.sent += 1
         finally:
             if alone:
                 self._retire(channel)  # closed now, or when its one query ends
@@ -278,10 +378,13 @@ class CaresEngine:
     def _on_reply(
         self,
         channel: _Channel,
+        server: _Server,
         query: Query,
         done: Done,
         started: float,
-        attempt: int,
+        first: int,
+        attempts: int,
+        sent_at: float,
         result: Any,
         errno: int | None,
     ) -> None:
@@ -289,30 +392,41 @@ class CaresEngine:
         if channel in self._retired and not channel.in_flight:
             self._retired.discard(channel)
             self._loop.call_soon(channel.close)  # not from inside its own callback
+        stats = server.stats
         if errno is None:
+            server.streak = 0
+            stats.answered += 1
+            stats.latency += time.perf_counter() - sent_at
             status, fields = parse_answer(query, result.answer)
-            done(_result(query, started, status, fields | {"server": self._server}))
+            done(_result(query, started, status, fields | {"server": stats.nameserver}))
             return
-        status, message, retry = _ERRORS.get(
-            errno, (Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}", False)
+        outcome = _ERRORS.get(
+            errno, _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
         )
-        if retry and attempt < self._tries and not self._closed:
+        if outcome.replied:
+            stats.answered += 1
+            stats.latency += time.perf_counter() - sent_at
+        if outcome.failure:
+            server.failed(self._loop.time())
+        elif outcome.replied:
+            server.streak = 0
+        if outcome.retry and attempts < self._tries and not self._closed:
             # Not from the query's own callback stack: c-ares is mid-processing. A
             # malformed response may have been another name's garbage that failed this
             # query with it: the next attempt gets a socket of its own.
             alone = errno == _E.ARES_EBADRESP
-            self._loop.call_soon(self._send, query, done, started, attempt + 1, alone)
+            self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
-        answered = status in (Status.NODATA, Status.NXDOMAIN, Status.SERVFAIL, Status.REFUSED)
-        server = self._server if answered else None
-        done(_result(query, started, status, {"error": message, "server": server}))
+        fields = {"error": outcome.error, "server": stats.nameserver if outcome.replied else None}
+        done(_result(query, started, outcome.status, fields))
 
     async def aclose(self) -> None:
         """Cancel what is in flight (each gets an ERROR result) and release the sockets."""
         if self._closed:
             return
         self._closed = True
-        for channel in (*self._retired, self._channel):
+        channels = [c for server in self._servers for c in server.channels.values()]
+        for channel in (*self._retired, *channels):
             channel.close()
         self._retired.clear()
 

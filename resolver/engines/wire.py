@@ -22,10 +22,18 @@ import sys
 import time
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
 from ipaddress import ip_address
 
-from resolver.engines import CLOSED, REFUSED, SERVFAIL, TIMEOUT, Done
+from resolver.engines import (
+    CLOSED,
+    REFUSED,
+    SERVFAIL,
+    TIMEOUT,
+    Done,
+    ServerHealth,
+    ServerStats,
+    healthy,
+)
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
 from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
@@ -40,8 +48,6 @@ RECEIVE_BUFFER = 4 << 20
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
 _BURST = 128  # datagrams sent per loop turn
-BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED) that bench a server
-BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 #: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
@@ -81,48 +87,17 @@ class _Pending:
         self.sock: _Socket | None = None  # where the current attempt waits; None when ended
 
 
-@dataclass(slots=True)
-class ServerStats:
-    """What one nameserver did in a run (wire engine)."""
+class _Server(ServerHealth):
+    """One nameserver: its sockets, and (from `ServerHealth`) its health and counters."""
 
-    nameserver: str
-    sent: int = 0  #: attempts sent to it
-    answered: int = 0  #: replies used (any rcode)
-    failed: int = 0  #: attempts that timed out or got SERVFAIL/REFUSED
-    benched: int = 0  #: times it was set aside after failing repeatedly
-    latency: float = 0.0  #: seconds summed over the replies used
-
-    def __str__(self) -> str:
-        mean = f"{self.latency / self.answered * 1000:.2f} ms" if self.answered else "-"
-        return (
-            f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered, "
-            f"{self.failed:,} failed, benched {self.benched}x, mean latency {mean}"
-        )
-
-
-class _Server:
-    """One nameserver: its sockets, its health and its counters."""
-
-    __slots__ = ("address", "benched_until", "family", "retired", "sockets", "stats", "streak")
+    __slots__ = ("address", "family", "retired", "sockets")
 
     def __init__(self, nameserver: str, count: int) -> None:
+        super().__init__(nameserver)
         self.family, self.address = _address(nameserver)
         self.sockets = [_Socket(self) for _ in range(count)]
         #: Sockets replaced by fresh ones, still waiting for the replies to what they sent.
         self.retired: list[_Socket] = []
-        self.stats = ServerStats(nameserver)
-        self.streak = 0  # failures in a row
-        self.benched_until = 0.0
-
-    def failed(self, now: float) -> None:
-        self.stats.failed += 1
-        if self.benched_until > now:
-            return  # already set aside: its queries sent before count, not again
-        self.streak += 1
-        if self.streak >= BENCH_AFTER:
-            self.streak = 0
-            self.benched_until = now + BENCH_FOR
-            self.stats.benched += 1
 
 
 class _Socket:
@@ -256,14 +231,7 @@ class WireEngine:
 
     def _healthy(self, first: int) -> _Server:
         """The first server from `first` on that is not benched (all benched: `first`)."""
-        now = self._loop.time()
-        servers = self._servers
-        for step in range(len(servers)):
-            server = servers[(first + step) % len(servers)]
-            if server.benched_until <= now:
-                server.benched_until = 0.0
-                return server
-        return servers[first]
+        return healthy(self._servers, first, self._loop.time())
 
     def stats(self) -> list[ServerStats]:
         """Per-nameserver counters so far."""
