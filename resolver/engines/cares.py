@@ -37,6 +37,9 @@ from resolver.wire import render_text
 __all__ = ["CaresEngine"]
 
 _E = pycares.errno
+#: An attempt c-ares times out with more than this (and a tenth of its timeout) left was
+#: ended early by c-ares' adaptive timeout, not by the configured one.
+_EARLY = 0.05
 
 
 class _Outcome(NamedTuple):
@@ -162,6 +165,10 @@ class _Channel:
         self._closed = False
         self.in_flight = 0
         self.sent = 0
+        #: Seconds an attempt may wait, as configured (c-ares may wait less: see CaresEngine).
+        self.timeout: float = options["timeout"]
+        #: Made for one query (its garbage can spoil no other).
+        self.alone = False
         self.pycares = pycares.Channel(sock_state_cb=self._on_socket_state, **options)
 
     def query(self, name: str, qtype: int, callback: Any) -> None:
@@ -250,10 +257,15 @@ class CaresEngine:
 
     A datagram c-ares cannot parse makes it close the UDP socket it came on and fail
     every query in flight there with "malformed response", not only the one the garbage
-    was meant for. So a query that fails that way is retried (while tries remain) on a
-    channel of its own, closed when it ends: the retry has its own socket and only its
-    own garbage can spoil it. (c-ares' `udp_max_queries=1` would do the same on one
-    channel, but pycares 5 does not expose that option.)
+    was meant for. So a query that fails that way on a shared channel is asked again on a
+    channel of its own, closed when it ends, without counting the spoilt attempt as a
+    try: there only its own garbage can spoil it, and that counts. (c-ares'
+    `udp_max_queries=1` would do the same on one channel; pycares 5 does not expose it.)
+
+    Once c-ares has measured a server it times attempts at 5 x its average latency (at
+    least 250 ms), whatever `timeout` says, and nothing turns that off. An attempt c-ares
+    ends with more than a tenth of its timeout left is asked again, on a channel of its
+    own (no latency history), for the rest of its time.
     """
 
     def __init__(
@@ -343,6 +355,7 @@ class CaresEngine:
             server = healthy(servers, index, self._loop.time())
         round_ = min(attempt // count, MAX_DOUBLINGS)
         channel = self._new_channel(server, round_) if alone else self._channel(server, round_)
+        channel.alone = alone
         callback = functools.partial(
             self._on_reply,
             channel,
@@ -369,6 +382,36 @@ class CaresEngine:
             if alone:
                 self._retire(channel)  # closed now, or when its one query ends
 
+    def _finish_alone(
+        self,
+        server: _Server,
+        query: Query,
+        done: Done,
+        started: float,
+        first: int,
+        attempts: int,
+        sent_at: float,
+        timeout: float,
+    ) -> None:
+        """Ask `server` again for an attempt c-ares ended early, waiting `timeout` more."""
+        if self._closed:
+            done(_result(query, started, Status.ERROR, {"error": CLOSED}))
+            return
+        options = self._options | {"timeout": timeout}
+        channel = _Channel(self._loop, servers=[server.stats.nameserver], **options)
+        channel.alone = True
+        callback = functools.partial(
+            self._on_reply, channel, server, query, done, started, first, attempts, sent_at
+        )
+        try:
+            channel.query(query.name, query.type.value, callback)
+        except (pycares.AresError, ValueError, TypeError) as exc:
+            done(_result(query, started, Status.ERROR, {"error": str(exc)}))
+        else:
+            server.stats.sent += 1
+        finally:
+            self._retire(channel)  # closed when its one query ends
+
     def _retire(self, channel: _Channel) -> None:
         if channel.in_flight:
             self._retired.add(channel)
@@ -393,6 +436,15 @@ class CaresEngine:
             self._retired.discard(channel)
             self._loop.call_soon(channel.close)  # not from inside its own callback
         stats = server.stats
+        if errno == _E.ARES_ETIMEOUT and not self._closed:
+            left = channel.timeout - (time.perf_counter() - sent_at)
+            if left > max(_EARLY, channel.timeout / 10):
+                # c-ares' adaptive timeout gave up before `timeout`: the attempt waits out
+                # the rest on a channel of its own, which has no latency history.
+                self._loop.call_soon(
+                    self._finish_alone, server, query, done, started, first, attempts, sent_at, left
+                )
+                return
         if errno is None:
             server.streak = 0
             stats.answered += 1
@@ -410,10 +462,14 @@ class CaresEngine:
             server.failed(self._loop.time())
         elif outcome.replied:
             server.streak = 0
+        if errno == _E.ARES_EBADRESP and not channel.alone and not self._closed:
+            # Maybe another name's garbage, which fails every query on its socket: this
+            # attempt does not count, and is made again on a socket of its own.
+            # (Not from the query's own callback stack: c-ares is mid-processing.)
+            self._loop.call_soon(self._send, query, done, started, first, attempts - 1, True)
+            return
         if outcome.retry and attempts < self._tries and not self._closed:
-            # Not from the query's own callback stack: c-ares is mid-processing. A
-            # malformed response may have been another name's garbage that failed this
-            # query with it: the next attempt gets a socket of its own.
+            # A malformed response, once more: the next attempt on a socket of its own too.
             alone = errno == _E.ARES_EBADRESP
             self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
