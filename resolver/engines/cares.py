@@ -325,8 +325,10 @@ class CaresEngine:
             channel = server.channels[round_] = self._new_channel(server, round_)
         return channel
 
-    def _new_channel(self, server: _Server, round_: int) -> _Channel:
-        timeout = self._timeout * (1 << round_)
+    def _new_channel(self, server: _Server, round_: int, timeout: float | None = None) -> _Channel:
+        """A channel to `server` whose attempts wait `timeout` (default: `round_`'s)."""
+        if timeout is None:
+            timeout = self._timeout * (1 << round_)
         return _Channel(
             self._loop, servers=[server.stats.nameserver], timeout=timeout, **self._options
         )
@@ -339,10 +341,12 @@ class CaresEngine:
         first: int,
         attempt: int,
         alone: bool = False,
+        timeout: float | None = None,
     ) -> None:
         """Send attempt number `attempt` (from 0) of a query whose first attempt went to
         server `first`: on that server's shared channel, or (`alone`) on a new channel of
-        its own that is closed once the attempt ends."""
+        its own that is closed once the attempt ends (and whose attempt waits `timeout`,
+        when given, instead of the round's)."""
         if self._closed:
             result = _result(query, started, Status.ERROR, {"error": CLOSED})
             self._loop.call_soon(done, result)
@@ -354,7 +358,10 @@ class CaresEngine:
         if server.benched_until and count > 1:
             server = healthy(servers, index, self._loop.time())
         round_ = min(attempt // count, MAX_DOUBLINGS)
-        channel = self._new_channel(server, round_) if alone else self._channel(server, round_)
+        if alone:
+            channel = self._new_channel(server, round_, timeout)
+        else:
+            channel = self._channel(server, round_)
         channel.alone = alone
         callback = functools.partial(
             self._on_reply,
@@ -381,36 +388,6 @@ class CaresEngine:
         finally:
             if alone:
                 self._retire(channel)  # closed now, or when its one query ends
-
-    def _finish_alone(
-        self,
-        server: _Server,
-        query: Query,
-        done: Done,
-        started: float,
-        first: int,
-        attempts: int,
-        sent_at: float,
-        timeout: float,
-    ) -> None:
-        """Ask `server` again for an attempt c-ares ended early, waiting `timeout` more."""
-        if self._closed:
-            done(_result(query, started, Status.ERROR, {"error": CLOSED}))
-            return
-        options = self._options | {"timeout": timeout}
-        channel = _Channel(self._loop, servers=[server.stats.nameserver], **options)
-        channel.alone = True
-        callback = functools.partial(
-            self._on_reply, channel, server, query, done, started, first, attempts, sent_at
-        )
-        try:
-            channel.query(query.name, query.type.value, callback)
-        except (pycares.AresError, ValueError, TypeError) as exc:
-            done(_result(query, started, Status.ERROR, {"error": str(exc)}))
-        else:
-            server.stats.sent += 1
-        finally:
-            self._retire(channel)  # closed when its one query ends
 
     def _retire(self, channel: _Channel) -> None:
         if channel.in_flight:
@@ -442,7 +419,7 @@ class CaresEngine:
                 # c-ares' adaptive timeout gave up before `timeout`: the attempt waits out
                 # the rest on a channel of its own, which has no latency history.
                 self._loop.call_soon(
-                    self._finish_alone, server, query, done, started, first, attempts, sent_at, left
+                    self._send, query, done, started, first, attempts - 1, True, left
                 )
                 return
         if errno is None:
