@@ -65,7 +65,6 @@ class Window:
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
-        self.size = size
         #: Places free now.
         self.free = size
         self._waiters: deque[asyncio.Future[None]] = deque()

@@ -431,7 +431,8 @@ _FIXED: dict[int, tuple[int, Callable[[bytes], Answer]]] = {
     _AAAA: (16, IPv6Address),
 }
 #: An answer owned by the question's name (a pointer to offset 12), of the type, class IN.
-_OWN_HEAD = {qtype: struct.pack("!HHH", 0xC00C, qtype, 1) for qtype in _FIXED}
+_OWN_HEAD = {qtype: struct.pack("!HHH", 0xC00C, qtype, 1) for qtype in (_A, _AAAA, _CNAME, _PTR)}
+_CNAME_HEAD, _PTR_HEAD = _OWN_HEAD[_CNAME], _OWN_HEAD[_PTR]
 _TTL_LENGTH = struct.Struct("!IH")
 #: An OPT record: the root, type 41; its extended RCODE byte follows the class.
 _OPT_HEAD = b"\0\0\x29"
@@ -567,10 +568,6 @@ def _empty_opt(packet: bytes, at: int) -> bool:
         and not packet[at + 9]
         and not packet[at + 10]
     )
-
-
-_CNAME_HEAD = struct.pack("!HHH", 0xC00C, _CNAME, 1)
-_PTR_HEAD = struct.pack("!HHH", 0xC00C, _PTR, 1)
 
 
 def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
