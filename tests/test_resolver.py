@@ -41,10 +41,10 @@ MakeResolver = Callable[..., Resolver]
 def resolver_for(request: pytest.FixtureRequest) -> MakeResolver:
     """Resolvers on each engine: both must pass every test here."""
 
-    def make(server: LoopbackDNSServer, **kwargs: Any) -> Resolver:
+    def make(*servers: LoopbackDNSServer, **kwargs: Any) -> Resolver:
         kwargs.setdefault("timeout", 0.5)
         kwargs.setdefault("tries", 2)
-        return Resolver([server.nameserver], engine=request.param, **kwargs)
+        return Resolver([s.nameserver for s in servers], engine=request.param, **kwargs)
 
     return make
 
@@ -473,13 +473,7 @@ async def test_queries_spread_over_servers_and_a_dead_one_is_benched(
     dead = await dns_server_factory(ZONE)
     dead.set_fault(None, Fault.DROP)
     names = [f"n{i}.zone.test" for i in range(300)] + ["www.zone.test"]
-    async with Resolver(
-        [dead.nameserver, good.nameserver],
-        timeout=0.1,
-        tries=4,
-        concurrency=20,
-        engine=resolver_for(good).engine,
-    ) as r:
+    async with resolver_for(dead, good, timeout=0.1, tries=4, concurrency=20) as r:
         results = [res async for res in r.resolve_many(names)]
         stats = {s.nameserver: s for s in r.server_stats()}
     assert len(results) == len(names)
@@ -503,12 +497,11 @@ async def test_queries_spread_over_healthy_servers_and_each_result_names_its_ser
     servers = [await dns_server_factory(ZONE) for _ in range(3)]
     by_address = {s.nameserver: s for s in servers}
     names = [f"n{i}.zone.test" for i in range(300)]
-    async with Resolver(
-        [s.nameserver for s in servers],
+    async with resolver_for(
+        *servers,
         timeout=1.0,
         tries=2,
         concurrency=30,
-        engine=resolver_for(servers[0]).engine,
     ) as r:
         results = [res async for res in r.resolve_many(names)]
         stats = {s.nameserver: s for s in r.server_stats()}
@@ -536,12 +529,11 @@ async def test_tries_are_attempts_in_all_over_the_servers(
     servers = [await dns_server_factory(ZONE) for _ in range(2)]
     for server in servers:
         server.set_fault("www.zone.test", fault)
-    async with Resolver(
-        [s.nameserver for s in servers],
+    async with resolver_for(
+        *servers,
         timeout=0.1,
         tries=3,
         fallback="never",
-        engine=resolver_for(servers[0]).engine,
     ) as r:
         result = await r.lookup("www.zone.test")
     assert result.status is (Status.SERVFAIL if fault is Fault.SERVFAIL else Status.TIMEOUT)
@@ -612,12 +604,11 @@ async def test_the_timeout_doubles_after_each_round_over_the_servers(
     servers = [await dns_server_factory(ZONE) for _ in range(2)]
     for server in servers:
         server.set_fault("www.zone.test", Fault.DROP)
-    async with Resolver(
-        [s.nameserver for s in servers],
+    async with resolver_for(
+        *servers,
         timeout=0.3,
         tries=4,
         fallback="never",
-        engine=resolver_for(servers[0]).engine,
     ) as r:
         result = await r.lookup("www.zone.test")
     assert result.status is Status.TIMEOUT
