@@ -49,6 +49,7 @@ _RR = struct.Struct("!HHIH")
 _PTR_RR = struct.Struct("!HHHIH")  # a compression pointer, then the fixed fields
 _ROOT_RR = struct.Struct("!xHHIH")  # the root, then the fixed fields
 _U16 = struct.Struct("!H")
+_new = tuple.__new__  # NamedTuple(...) without its Python-level __new__, for per-reply tuples
 _SOA_TAIL = struct.Struct("!IIIII")
 _SRV_HEAD = struct.Struct("!HHH")
 _QR, _QR_OPCODE, _TC, _RCODE = 0x8000, 0xF800, 0x0200, 0x000F
@@ -448,6 +449,13 @@ def _fixed_answers(packet: bytes, off: int, ancount: int, qtype: int) -> Decoded
     end = off + ancount * step
     if end + 11 != len(packet) or not _empty_opt(packet, end):
         return None
+    if ancount == 1:  # most often: no loop, no list
+        if not packet.startswith(head, off):
+            return None
+        ttl, length = _TTL_LENGTH.unpack_from(packet, off + 6)
+        if length != size:
+            return None
+        return _new(Decoded, (0, False, (make(packet[off + 12 : end]),), ttl, ()))
     answers: list[Answer] = []
     least = -1
     for at in range(off, end, step):
@@ -459,7 +467,7 @@ def _fixed_answers(packet: bytes, off: int, ancount: int, qtype: int) -> Decoded
         answers.append(make(packet[at + 12 : at + step]))
         if least < 0 or ttl < least:
             least = ttl
-    return Decoded(0, False, tuple(answers), least, ())
+    return _new(Decoded, (0, False, tuple(answers), least, ()))
 
 
 def _one_cname(packet: bytes, off: int, qname: bytes, qtype: int) -> Decoded | None:
@@ -482,7 +490,7 @@ def _one_cname(packet: bytes, off: int, qname: bytes, qtype: int) -> Decoded | N
     if rtype != qtype or rclass != 1 or length != size or not _empty_opt(packet, n - 11):
         return None
     answer = make(packet[end + 12 : end + 12 + size])
-    return Decoded(0, False, (answer,), ttl, (_text(lower),))
+    return _new(Decoded, (0, False, (answer,), ttl, (_text(lower),)))
 
 
 def _one_ptr(packet: bytes, off: int, qname: bytes) -> Decoded | None:
@@ -497,7 +505,7 @@ def _one_ptr(packet: bytes, off: int, qname: bytes) -> Decoded | None:
     if end + 11 != n or not _empty_opt(packet, end):
         return None
     target = _target(packet, start, end, qname)
-    return None if target is None else Decoded(0, False, (_text(target),), ttl, ())
+    return None if target is None else _new(Decoded, (0, False, (_text(target),), ttl, ()))
 
 
 def _target(packet: bytes, start: int, end: int, qname: bytes) -> bytes | None:

@@ -185,14 +185,20 @@ def _jsonl_row(result: Result) -> str:
     query = s(result.query)
     name = query if result.name == result.query else s(result.name)
     ttl = "null" if result.ttl is None else result.ttl
-    server = "null" if result.server is None else s(result.server)
+    server = _SERVERS.get(result.server) or _server_json(result.server)
     error = "null" if result.error is None else s(result.error)
-    listed = ", ".join(
-        [
-            f'"{_ntop(_AF_INET, a.packed)}"' if type(a) is IPv4Address else s(answer_text(a))
-            for a in result.answers
-        ]
-    )
+    answers = result.answers
+    if not answers:
+        listed = ""
+    elif len(answers) == 1 and type(answers[0]) is IPv4Address:  # the commonest by far
+        listed = f'"{_ntop(_AF_INET, answers[0].packed)}"'
+    else:
+        listed = ", ".join(
+            [
+                f'"{_ntop(_AF_INET, a.packed)}"' if type(a) is IPv4Address else s(answer_text(a))
+                for a in answers
+            ]
+        )
     cnames = ", ".join([s(c) for c in result.cnames]) if result.cnames else ""
     # `_name_`/`_value_`: the members' own attributes (`.name` is a slower property).
     return (
@@ -202,6 +208,17 @@ def _jsonl_row(result: Result) -> str:
         f'"source": "{result.source._value_}", "server": {server}, "error": {error}, '
         f'"line": {result.line}, "elapsed_ms": {result.elapsed * 1000:.3f}}}\n'
     )
+
+
+#: The `server` field's JSON, per nameserver (a run has few): escaped once, not per row.
+_SERVERS: dict[str | None, str] = {None: "null"}
+
+
+def _server_json(server: str | None) -> str:
+    text = _STR(server) if server is not None else "null"
+    if len(_SERVERS) < 256:
+        _SERVERS[server] = text
+    return text
 
 
 def _cell(value: Any) -> Any:

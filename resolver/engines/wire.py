@@ -292,67 +292,61 @@ class WireEngine:
 
     def _on_reply(self, packet: bytes, entry: _Pending) -> None:
         try:
-            reply = decode_reply(packet, entry.qname, entry.qtype)
+            rcode, truncated, answers, ttl, cnames = decode_reply(packet, entry.qname, entry.qtype)
         except Mismatch:
             return  # not an answer to this query: keep waiting for the real one
         except WireError:
-            reply = None
+            truncated = True  # malformed: left to c-ares, as a truncated reply is
         sock = entry.sock
         assert sock is not None
         del sock.pending[entry.qid]
         entry.sock = None
-        if reply is None or reply.truncated:
+        if truncated:
             self._hand_over(entry)
             return
-        rcode = reply.rcode
         now = _clock()
         server = sock.server
         stats = server.stats
         stats.answered += 1
         stats.latency += now - entry.sent_at
-        if rcode == _NOERROR:  # the hot path: the Result built here
+        if rcode == _NOERROR:  # the hot path
             server.streak = 0
-            query = entry.query
-            entry.done(
-                _new(  # Result(...) without the Python-level __new__ of a NamedTuple
-                    Result,
-                    (
-                        query.text,
-                        query.name,
-                        query.type,
-                        _ANSWERED if reply.answers else _NODATA,
-                        reply.answers,
-                        reply.ttl,
-                        reply.cnames,
-                        _DNS,
-                        None,
-                        query.line,
-                        now - entry.started,
-                        stats.nameserver,
-                    ),
-                )
-            )
-            return
-        if rcode in (_SERVFAIL, _REFUSED):
+            status, error = _ANSWERED if answers else _NODATA, None
+        elif rcode == _NXDOMAIN:
+            server.streak = 0
+            status, error = Status.NXDOMAIN, None
+        elif rcode in (_SERVFAIL, _REFUSED):
             server.failed(self._loop.time())
             if entry.attempt < self._tries:
                 self._send(entry)  # like c-ares: another try, on the next server
                 return
+            status, error = (
+                (Status.SERVFAIL, SERVFAIL) if rcode == _SERVFAIL else (Status.REFUSED, REFUSED)
+            )
         else:
             server.streak = 0
-        if rcode == _NXDOMAIN:
-            status, error = Status.NXDOMAIN, None
-        elif rcode == _SERVFAIL:
-            status, error = Status.SERVFAIL, SERVFAIL
-        elif rcode == _REFUSED:
-            status, error = Status.REFUSED, REFUSED
-        else:
             self._hand_over(entry)
             return
-        result = self._result(
-            entry.query, entry.started, status, error=error, server=stats.nameserver
+        query = entry.query
+        entry.done(
+            _new(  # Result(...) without the Python-level __new__ of a NamedTuple
+                Result,
+                (
+                    query.text,
+                    query.name,
+                    query.type,
+                    status,
+                    answers,
+                    ttl,
+                    cnames,
+                    _DNS,
+                    error,
+                    query.line,
+                    now - entry.started,
+                    stats.nameserver,
+                ),
+            )
         )
-        entry.done(result)
 
     # timeouts
 
