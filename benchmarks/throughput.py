@@ -276,13 +276,16 @@ class Setup:
     hosts: Path = field(init=False)
     queries: Path = field(init=False)
     expect: Path = field(init=False)
+    rcodes: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.hosts = self.tmp / "hosts.txt"
         self.queries = self.tmp / "queries.txt"
         self.expect = self.tmp / "expect.bin"
+        self.rcodes = self.tmp / "rcodes.txt"
         self.hosts.write_text("".join(f"{line.literal}\n" for line in self.lines))
         self.queries.write_text("".join(f"{line.qname} {line.qtype}\n" for line in self.lines))
+        self.rcodes.write_text("".join(f"{line.rcode}\n" for line in self.lines))
         write_expectations(self.lines, self.expect)
 
     @property
@@ -520,6 +523,26 @@ class DnspythonClient(PythonClient):
             "--limit",
             str(setup.dnspython_names),
             "--workers",
+            str(CONCURRENCY),
+        ]
+
+
+class FloorClient(PythonClient):
+    """A bare Python send/recv loop (no event loop, no decoding, no output): what the
+    system calls alone cost per name, for reference."""
+
+    name = "python-floor"
+    script = "floor_client.py"
+
+    def arguments(self, setup: Setup) -> list[str]:
+        return [
+            "--nameserver",
+            setup.nameserver,
+            "--queries",
+            str(setup.queries),
+            "--rcodes",
+            str(setup.rcodes),
+            "--window",
             str(CONCURRENCY),
         ]
 
@@ -1051,6 +1074,10 @@ NOTES = [
     " includes this script starting and reaping them; its peak RSS is one process's",
     "dnsperf keeps 100 queries in flight (the others 1000); it is the server's ceiling,"
     " not a resolver",
+    "python-floor is not a resolver either: a bare Python loop that sends the prebuilt"
+    " queries and reads only each reply's id and rcode (no event loop, no decoding, no"
+    " output), so correct means the right rcode; about the least a Python client can"
+    " spend per name",
     "aiodns's RSS grows with the list: c-ares keeps every answer in its query cache for"
     " its TTL (3600 s in this zone), and pycares 5 offers no switch to turn that cache off",
     "others' load: CPUs' worth of time that anything else on the machine (not this script,"
@@ -1146,7 +1173,7 @@ def benchmark(
             notes.append("127.0.0.1:53 is taken: adnshost (port 53 only) left out")
         else:
             all_clients.append(tool)
-    all_clients += [AiodnsClient(), DnspythonClient()]
+    all_clients += [AiodnsClient(), DnspythonClient(), FloorClient()]
     clients = select_clients(all_clients, args.clients)
 
     cores = os.cpu_count() or 1
