@@ -140,9 +140,17 @@ def decode(raw: bytes) -> tuple[str, str | None]:
 
 
 def _decode_all(items: Sequence[Item]) -> list[str] | None:
-    """Lines of bytes as text, decoded in one go; None if any is not plain good input
-    (not bytes, not UTF-8, too long): those are looked at line by line."""
-    if not items or type(items[0]) is not bytes:
+    """Lines as text (bytes decoded in one go, a trailing newline dropped); None if any is
+    not plain good input (mixed kinds, not UTF-8, too long): those are looked at line by
+    line."""
+    if not items:
+        return None
+    if type(items[0]) is str:  # a list of names handed to the library
+        texts = [item for item in items if isinstance(item, str)]
+        if len(texts) != len(items):
+            return None
+        return [text[:-1] if text.endswith("\n") else text for text in texts]
+    if type(items[0]) is not bytes:
         return None
     try:
         joined = b"\n".join(items)  # type: ignore[arg-type]  # TypeError: not all bytes

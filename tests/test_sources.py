@@ -144,3 +144,32 @@ def test_lines_decoded_together_give_the_rows_of_lines_decoded_one_by_one(
         with mock.patch.object(sources, "_decode_all", return_value=None):
             one_by_one = asyncio.run(rows())
     assert together == one_by_one
+
+
+TEXTS = ["a.test", "B.Test.\n", "caf\u00e9.test", "1.2.3.4\n", "::1", "# c", "", "\n", "a\nb"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(max_size=12) | st.sampled_from(TEXTS),
+        max_size=8,
+    ),
+    st.sampled_from([[RecordType.A], [RecordType.A, RecordType.AAAA]]),
+)
+def test_text_lines_taken_together_give_the_rows_of_lines_taken_one_by_one(
+    lines: list[str], types: list[RecordType]
+) -> None:
+    async def rows() -> list[Query | InvalidInput]:
+        return [q async for batch in query_batches(lines, types) for q in batch]
+
+    together = asyncio.run(rows())
+    with mock.patch.object(sources, "_decode_all", return_value=None):
+        one_by_one = asyncio.run(rows())
+    assert together == one_by_one
+
+
+async def test_a_query_among_text_lines_is_passed_on_as_it_is() -> None:
+    query = Query("given.test", RecordType.MX, "given.test", 0)
+    rows = [q async for batch in query_batches(["a.test", query], [RecordType.A]) for q in batch]
+    assert rows == [Query("a.test", RecordType.A, "a.test", 1), query]
