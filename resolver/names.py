@@ -80,6 +80,10 @@ def parse_lines(
         if len(text) <= MAX_NAME and simple(text):
             # tuple.__new__: Query(...) without the Python-level __new__ of a NamedTuple.
             out.append(_new(Query, (text.lower().removesuffix("."), qtype, text, n, None)))
+        elif (packed := _dotted_quad(text)) is not None:  # an IPv4 literal: its PTR query
+            a, b, c, d = text.split(".")
+            name = f"{d}.{c}.{b}.{a}.in-addr.arpa"
+            out.append(_new(Query, (name, RecordType.PTR, text, n, IPv4Address(packed))))
         else:
             out += parse_line(text, n, types)
     return out
