@@ -410,6 +410,45 @@ async def test_failing_server_is_benched_and_the_healthy_one_answers(
     assert healthy.failed == healthy.benched == 0, healthy
 
 
+def closed_port() -> str:
+    """`127.0.0.1:PORT` where nothing listens: datagrams sent there come back as ICMP port
+    unreachable, which a connected UDP socket reports as ECONNREFUSED."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("tries", [1, 3])
+async def test_closed_port_gives_one_error_row_per_line(engine: str, tries: int) -> None:
+    """A nameserver whose port is closed: every line of a batch gets exactly one ERROR
+    row. (c-ares reports a refusal noticed while sending through the query's callback and
+    by raising as well: once, not twice, is what must reach the line.)"""
+    names = [f"h{i}.{ORIGIN}" for i in range(50)]
+    resolver = Resolver([closed_port()], engine=engine, timeout=0.2, tries=tries, fallback="never")
+    async with resolver as r:
+        results = await collect(r, names)
+    assert sorted(result.line for result in results) == list(range(1, len(names) + 1))
+    for result in results:
+        assert result.status in (Status.ERROR, Status.TIMEOUT), result
+        assert result.answers == ()
+        assert result.error in ("connection refused by the nameserver", TIMEOUT_ERROR), result
+    assert any(result.status is Status.ERROR for result in results)
+
+
+async def test_closed_port_beside_a_healthy_server(server: LoopbackDNSServer, engine: str) -> None:
+    """One of two nameservers refuses every datagram: each line is answered once, by the
+    other, the next try going there."""
+    names = [f"h{i}.x.wild.{ORIGIN}" for i in range(100)]
+    nameservers = [closed_port(), server.nameserver]
+    resolver = Resolver(nameservers, engine=engine, timeout=0.2, tries=3, fallback="never")
+    async with resolver as r:
+        results = await collect(r, names)
+    assert sorted(result.line for result in results) == list(range(1, len(names) + 1))
+    for result in results:
+        check(result, Status.NOERROR, ["192.0.2.50"])
+        assert result.server == server.nameserver, result
+
+
 # Truncation and TCP
 
 

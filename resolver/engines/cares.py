@@ -172,11 +172,16 @@ class _Channel:
         self.pycares = pycares.Channel(sock_state_cb=self._on_socket_state, **options)
 
     def query(self, name: str, qtype: int, callback: Any) -> None:
-        """Start a query (raises `AresError` if c-ares refuses it at once)."""
-        self.pycares.query(name, qtype, callback=callback)
+        """Start a query, counted in flight until its callback is handled.
+
+        Raises `AresError` if c-ares refuses it at once, in which case `callback` may or
+        may not have been called already (see `CaresEngine._on_reply`)."""
         self.in_flight += 1
         self.sent += 1
-        self._arm_timer()
+        try:
+            self.pycares.query(name, qtype, callback=callback)
+        finally:
+            self._arm_timer()
 
     def _on_socket_state(self, fd: int, readable: bool, writable: bool) -> None:
         if self._closed:
@@ -228,6 +233,43 @@ class _Channel:
                 self._loop.remove_writer(fd)
         self._fds.clear()
         self.pycares.close()
+
+
+class _Attempt:
+    """One attempt at a query, on one channel: what its c-ares callback needs."""
+
+    __slots__ = (
+        "channel",
+        "done",
+        "ended",
+        "first",
+        "number",
+        "query",
+        "sent_at",
+        "server",
+        "started",
+    )
+
+    def __init__(
+        self,
+        channel: _Channel,
+        server: _Server,
+        query: Query,
+        done: Done,
+        started: float,
+        first: int,
+        number: int,
+    ) -> None:
+        self.channel = channel
+        self.server = server
+        self.query = query
+        self.done = done
+        self.started = started  # perf_counter() at the query's first attempt
+        self.first = first  # the server its first attempt went to
+        self.number = number  # attempts made so far, this one included
+        self.sent_at = time.perf_counter()
+        #: Its callback has been handled (c-ares may call it twice: see `_on_reply`).
+        self.ended = False
 
 
 class _Server(ServerHealth):
@@ -301,6 +343,7 @@ class CaresEngine:
         self._next_server = 0
         # Replaced channels and one-attempt channels, closed when their queries end.
         self._retired: set[_Channel] = set()
+        self._querying = False  # inside `Channel.query` (see `_on_reply`)
 
     @property
     def servers(self) -> list[str]:
@@ -363,29 +406,24 @@ class CaresEngine:
         else:
             channel = self._channel(server, round_)
         channel.alone = alone
-        callback = functools.partial(
-            self._on_reply,
-            channel,
-            server,
-            query,
-            done,
-            started,
-            first,
-            attempt + 1,
-            time.perf_counter(),
-        )
+        attempt_ = _Attempt(channel, server, query, done, started, first, attempt + 1)
+        self._querying = True
         try:
-            channel.query(query.name, query.type.value, callback)
+            channel.query(query.name, query.type.value, functools.partial(self._on_reply, attempt_))
         except (pycares.AresError, ValueError, TypeError) as exc:
-            # c-ares may refuse synchronously (bad name); answer on the next loop turn so
-            # `done` is never called from inside `submit`.
-            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            outcome = _ERRORS.get(code or -1, _Outcome(Status.ERROR, str(exc)))
-            fields = {"error": outcome.error or str(exc)}
-            self._loop.call_soon(done, _result(query, started, outcome.status, fields))
+            if attempt_.ended:  # sent, and failed at once: its callback says how
+                server.stats.sent += 1
+            else:  # refused without a callback (a bad name, say)
+                attempt_.ended = True
+                channel.in_flight -= 1
+                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+                outcome = _ERRORS.get(code or -1, _Outcome(Status.ERROR, str(exc)))
+                fields = {"error": outcome.error or str(exc)}
+                self._loop.call_soon(done, _result(query, started, outcome.status, fields))
         else:
             server.stats.sent += 1
         finally:
+            self._querying = False
             if alone:
                 self._retire(channel)  # closed now, or when its one query ends
 
@@ -395,19 +433,27 @@ class CaresEngine:
         else:
             channel.close()
 
-    def _on_reply(
-        self,
-        channel: _Channel,
-        server: _Server,
-        query: Query,
-        done: Done,
-        started: float,
-        first: int,
-        attempts: int,
-        sent_at: float,
-        result: Any,
-        errno: int | None,
-    ) -> None:
+    def _on_reply(self, attempt: _Attempt, result: Any, errno: int | None) -> None:
+        """c-ares' callback for `attempt`.
+
+        c-ares may call it from inside `Channel.query` (a send that fails at once, such as
+        ECONNREFUSED from an earlier datagram's ICMP error, ends that query and maybe others
+        on the socket), and pycares then raises from `query` as well; a callback may even
+        come twice. So the first call alone counts, and one made during a `query` call is
+        handled on the next loop turn: `done` is never called from inside `submit`."""
+        if attempt.ended:
+            return
+        attempt.ended = True
+        if self._querying:
+            self._loop.call_soon(self._settle, attempt, result, errno)
+        else:
+            self._settle(attempt, result, errno)
+
+    def _settle(self, attempt: _Attempt, result: Any, errno: int | None) -> None:
+        """What an attempt's answer or error means: a result, or the next attempt."""
+        channel, server, query, done = attempt.channel, attempt.server, attempt.query, attempt.done
+        started, first, attempts = attempt.started, attempt.first, attempt.number
+        sent_at = attempt.sent_at
         channel.in_flight -= 1
         if channel in self._retired and not channel.in_flight:
             self._retired.discard(channel)
