@@ -421,18 +421,17 @@ def closed_port() -> str:
 @pytest.mark.parametrize("tries", [1, 3])
 async def test_closed_port_gives_one_error_row_per_line(engine: str, tries: int) -> None:
     """A nameserver whose port is closed: every line of a batch gets exactly one ERROR
-    row. (c-ares reports a refusal noticed while sending through the query's callback and
-    by raising as well: once, not twice, is what must reach the line.)"""
+    row, without waiting for timeouts. (c-ares reports a refusal noticed while sending
+    through the query's callback and by raising as well: once, not twice, is what must
+    reach the line. The ICMP error of one datagram may be reported on another's send: all
+    the queries waiting on that socket are refused alike.)"""
     names = [f"h{i}.{ORIGIN}" for i in range(50)]
-    resolver = Resolver([closed_port()], engine=engine, timeout=0.2, tries=tries, fallback="never")
+    resolver = Resolver([closed_port()], engine=engine, timeout=5, tries=tries, fallback="never")
     async with resolver as r:
         results = await collect(r, names)
     assert sorted(result.line for result in results) == list(range(1, len(names) + 1))
     for result in results:
-        assert result.status in (Status.ERROR, Status.TIMEOUT), result
-        assert result.answers == ()
-        assert result.error in ("connection refused by the nameserver", TIMEOUT_ERROR), result
-    assert any(result.status is Status.ERROR for result in results)
+        check(result, Status.ERROR, (), error="connection refused by the nameserver")
 
 
 async def test_closed_port_beside_a_healthy_server(server: LoopbackDNSServer, engine: str) -> None:

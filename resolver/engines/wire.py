@@ -261,10 +261,9 @@ class WireEngine:
             except (BlockingIOError, InterruptedError):
                 pass  # a full send buffer is a lost datagram: the timeout retries it
             except OSError:
-                # The server is unreachable from here (e.g. ICMP refused): c-ares decides.
-                del s.pending[entry.qid]
-                entry.sock = None
-                self._hand_over(entry)
+                # The server is unreachable from here (an ICMP error from an earlier
+                # datagram, reported on this send): c-ares decides for all on the socket.
+                self._hand_over_all(s)
 
     # receiving
 
@@ -279,10 +278,7 @@ class WireEngine:
                 return
             except OSError:
                 # ICMP port unreachable & co: the server is not answering on this socket.
-                for waiting in list(pending.values()):
-                    waiting.sock = None
-                    self._hand_over(waiting)
-                pending.clear()
+                self._hand_over_all(s)
                 continue
             if len(packet) < 12:
                 continue
@@ -389,6 +385,14 @@ class WireEngine:
     def _hand_over(self, entry: _Pending) -> None:
         """Let c-ares answer what this engine cannot."""
         self._fallback.submit(entry.query, entry.done)
+
+    def _hand_over_all(self, s: _Socket) -> None:
+        """Let c-ares answer everything waiting on `s` (its server refuses datagrams)."""
+        waiting = list(s.pending.values())
+        s.pending.clear()
+        for entry in waiting:
+            entry.sock = None
+            self._hand_over(entry)
 
     @staticmethod
     def _result(query: Query, started: float, status: Status, **fields: object) -> Result:
