@@ -481,3 +481,95 @@ def test_embedding_example_runs() -> None:
     assert "1 example.test MX 10 mail.example.test 20 mail2.example.test" in lines
     assert "3 missing.example.test A NXDOMAIN" in lines
     assert "192.0.2.1 -> NOERROR example.test" in lines
+
+
+#: A zone where every name of FAULTY_NAMES exists (a wildcard), for the mixed-fault run.
+FAULTY_ZONE = {
+    "m.test": {"SOA": ["ns1.m.test hostmaster.m.test 1 3600 600 86400 60"]},
+    "*.m.test": {"A": ["192.0.2.9"], "AAAA": ["2001:db8::9"]},
+}
+#: One per name, in turn: what the server does to it (each fault on about half its queries).
+MIXED_FAULTS: list[tuple[Fault, dict[str, float]] | None] = [
+    None,
+    (Fault.DROP, {"rate": 0.5}),
+    (Fault.SERVFAIL, {"rate": 0.5}),
+    (Fault.GARBAGE, {"rate": 0.5}),
+    (Fault.TRUNCATE, {"rate": 0.5}),
+    (Fault.WRONG_ID, {"rate": 0.5}),
+    (Fault.WRONG_QUESTION, {"rate": 0.5}),
+    (Fault.LATE_DUPLICATE, {"delay": 0.05}),
+    (Fault.REFUSED, {"rate": 0.3}),
+    (Fault.FORMERR, {"rate": 0.3}),
+]
+
+
+@pytest.fixture(scope="module")
+def faulty_server() -> Iterator[LoopbackDNSServer]:
+    with serve_in_thread(FAULTY_ZONE) as running:
+        for i in range(300):
+            fault = MIXED_FAULTS[i % len(MIXED_FAULTS)]
+            if fault is not None:
+                running.set_fault(f"h{i}.m.test", fault[0], **fault[1])
+        yield running
+
+
+def mixed_lines() -> list[str]:
+    """300 names under faults, with repeats, IPv4 literals, bad lines and comments."""
+    lines = []
+    for i in range(300):
+        lines.append(f"h{i}.m.test")
+        if i % 25 == 0:
+            lines += [f"H{i // 2}.M.test.", f"192.0.2.{i % 256}", "bad..name", "# note", ""]
+    return lines
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        ["--engine", "cares"],
+        ["--workers", "2"],
+        ["--ordered", "--tries", "1"],
+        ["--unique", "-t", "A,AAAA"],
+        ["--engine", "cares", "--unique", "--format", "csv"],
+        ["--deadline", "0.3", "-c", "7"],
+    ],
+    ids=["default", "cares", "workers", "ordered", "unique", "cares-unique-csv", "deadline"],
+)
+def test_mixed_faults_give_one_right_row_per_line(
+    tmp_path: Path, faulty_server: LoopbackDNSServer, flags: list[str]
+) -> None:
+    """Every fault at once, under each way of running: each (line, type) exactly one row,
+    and every answer the zone's (a wrong id, question or garbage never passes for one)."""
+    lines = mixed_lines()
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(lines) + "\n")
+    csv_out = "csv" in flags
+    out = tmp_path / ("out.csv" if csv_out else "out.jsonl")
+    args = ["-n", faulty_server.nameserver, "--timeout", "0.1", "-o", str(out), *flags]
+    proc = cli("resolve", str(hosts), *args)
+    assert proc.returncode == 0, proc.stderr
+    if csv_out:
+        with out.open(newline="") as f:
+            rows: list[dict[str, Any]] = list(csv.DictReader(f))
+        for row in rows:
+            row["answers"] = row["answers"].split(" ") if row["answers"] else []
+    else:
+        rows = jsonl(out.read_text())
+    types = ["A", "AAAA"] if "-t" in flags else ["A"]
+    expected = []
+    for number, line in enumerate(lines, 1):
+        if line.startswith("192."):
+            expected.append((number, "PTR"))
+        elif line and not line.startswith("#"):
+            expected += [(number, t) for t in types]
+    assert sorted((int(r["line"]), r["type"]) for r in rows) == sorted(expected)
+    zone = {"A": ["192.0.2.9"], "AAAA": ["2001:db8::9"]}
+    statuses = set()
+    for row in rows:
+        statuses.add(row["status"])
+        if row["status"] == "NOERROR":
+            assert row["answers"] == zone[row["type"]], row
+        else:
+            assert not row["answers"], row
+    assert {"NOERROR", "INVALID", "NXDOMAIN"} <= statuses  # PTRs: no reverse zone here
