@@ -488,18 +488,19 @@ FAULTY_ZONE = {
     "m.test": {"SOA": ["ns1.m.test hostmaster.m.test 1 3600 600 86400 60"]},
     "*.m.test": {"A": ["192.0.2.9"], "AAAA": ["2001:db8::9"]},
 }
-#: One per name, in turn: what the server does to it (each fault on about half its queries).
-MIXED_FAULTS: list[tuple[Fault, dict[str, float]] | None] = [
+#: One per name, in turn: what the server does to it, on about the given share of its
+#: queries, and LATE_DUPLICATE's copy 50 ms later.
+MIXED_FAULTS: list[tuple[Fault, float] | None] = [
     None,
-    (Fault.DROP, {"rate": 0.5}),
-    (Fault.SERVFAIL, {"rate": 0.5}),
-    (Fault.GARBAGE, {"rate": 0.5}),
-    (Fault.TRUNCATE, {"rate": 0.5}),
-    (Fault.WRONG_ID, {"rate": 0.5}),
-    (Fault.WRONG_QUESTION, {"rate": 0.5}),
-    (Fault.LATE_DUPLICATE, {"delay": 0.05}),
-    (Fault.REFUSED, {"rate": 0.3}),
-    (Fault.FORMERR, {"rate": 0.3}),
+    (Fault.DROP, 0.5),
+    (Fault.SERVFAIL, 0.5),
+    (Fault.GARBAGE, 0.5),
+    (Fault.TRUNCATE, 0.5),
+    (Fault.WRONG_ID, 0.5),
+    (Fault.WRONG_QUESTION, 0.5),
+    (Fault.LATE_DUPLICATE, 1.0),
+    (Fault.REFUSED, 0.3),
+    (Fault.FORMERR, 0.3),
 ]
 
 
@@ -509,7 +510,9 @@ def faulty_server() -> Iterator[LoopbackDNSServer]:
         for i in range(300):
             fault = MIXED_FAULTS[i % len(MIXED_FAULTS)]
             if fault is not None:
-                running.set_fault(f"h{i}.m.test", fault[0], **fault[1])
+                kind, rate = fault
+                delay = 0.05 if kind is Fault.LATE_DUPLICATE else 0.0
+                running.set_fault(f"h{i}.m.test", kind, rate=rate, delay=delay)
         yield running
 
 
