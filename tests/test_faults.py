@@ -436,16 +436,27 @@ async def test_closed_port_gives_one_error_row_per_line(engine: str, tries: int)
 
 async def test_closed_port_beside_a_healthy_server(server: LoopbackDNSServer, engine: str) -> None:
     """One of two nameservers refuses every datagram: each line is answered once, by the
-    other, the next try going there."""
-    names = [f"h{i}.x.wild.{ORIGIN}" for i in range(100)]
-    nameservers = [closed_port(), server.nameserver]
-    resolver = Resolver(nameservers, engine=engine, timeout=0.2, tries=3, fallback="never")
+    other, the next try going there; the refusing one is benched like a failing one, so
+    it soon gets no more traffic (a dead entry in a resolvers file must not halve the
+    rate)."""
+    names = [f"h{i}.x.wild.{ORIGIN}" for i in range(200)]
+    dead = closed_port()
+    resolver = Resolver(
+        [dead, server.nameserver], engine=engine, timeout=0.2, tries=3, concurrency=10
+    )
     async with resolver as r:
         results = await collect(r, names)
+        stats = {s.nameserver: s for s in r.server_stats()}
     assert sorted(result.line for result in results) == list(range(1, len(names) + 1))
     for result in results:
         check(result, Status.NOERROR, ["192.0.2.50"])
         assert result.server == server.nameserver, result
+    refusing = stats[dead]
+    assert refusing.answered == 0, refusing
+    assert refusing.failed == refusing.sent, refusing
+    assert refusing.benched >= 1, refusing
+    assert refusing.sent < 20, refusing
+    assert stats[server.nameserver].answered == len(names)
 
 
 # Truncation and TCP

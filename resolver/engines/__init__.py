@@ -17,6 +17,7 @@ __all__ = [
     "BENCH_AFTER",
     "BENCH_FOR",
     "CLOSED",
+    "CONNECTION_REFUSED",
     "REFUSED",
     "SERVFAIL",
     "TIMEOUT",
@@ -33,6 +34,7 @@ SERVFAIL = "server failure"
 REFUSED = "query refused"
 TIMEOUT = "no answer within the timeout"
 CLOSED = "cancelled: the resolver was closed"
+CONNECTION_REFUSED = "connection refused by the nameserver"  # ICMP port unreachable
 
 #: Called exactly once per submitted query, on the event loop thread.
 Done = Callable[[Result], None]
@@ -50,7 +52,7 @@ class Engine(Protocol):
 
 # Server health, the same for every engine that asks several nameservers.
 
-BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED) that bench a server
+BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED, refusals) that bench a server
 BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 
 
@@ -61,7 +63,7 @@ class ServerStats:
     nameserver: str
     sent: int = 0  #: attempts sent to it
     answered: int = 0  #: replies used (any rcode)
-    failed: int = 0  #: attempts that timed out or got SERVFAIL/REFUSED (or, c-ares: ECONNREFUSED)
+    failed: int = 0  #: attempts that timed out, got SERVFAIL/REFUSED or were refused (ICMP)
     benched: int = 0  #: times it was set aside after failing repeatedly
     latency: float = 0.0  #: seconds summed over the replies used
 

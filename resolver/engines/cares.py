@@ -23,6 +23,7 @@ import pycares
 
 from resolver.engines import (
     CLOSED,
+    CONNECTION_REFUSED,
     REFUSED,
     SERVFAIL,
     TIMEOUT,
@@ -69,9 +70,7 @@ _ERRORS: dict[int, _Outcome] = {
         Status.ERROR, "server does not implement this query (NOTIMP)", True, replied=True
     ),
     _E.ARES_EBADRESP: _Outcome(Status.ERROR, "malformed response", True),
-    _E.ARES_ECONNREFUSED: _Outcome(
-        Status.ERROR, "connection refused by the nameserver", True, True
-    ),
+    _E.ARES_ECONNREFUSED: _Outcome(Status.ERROR, CONNECTION_REFUSED, True, True),
     _E.ARES_EBADNAME: _Outcome(Status.INVALID, "name rejected by c-ares"),
     _E.ARES_ECANCELLED: _Outcome(Status.ERROR, CLOSED),
     _E.ARES_EDESTRUCTION: _Outcome(Status.ERROR, CLOSED),

@@ -9,8 +9,9 @@ it is ignored as stale or spoofed. Attempts that time out are sent again (to the
 server, timeout doubled per round, as c-ares does) until `tries` are spent.
 
 Whatever it cannot finish properly (a truncated reply, an rcode it does not handle, a
-malformed reply, an unreachable server) it hands to the c-ares engine, so results never
-depend on the fast path.
+malformed reply) it hands to the c-ares engine, so results never depend on the fast path.
+A server that refuses datagrams (ICMP port unreachable) fails the attempts waiting on the
+socket, as a timeout would, only sooner.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ipaddress import ip_address
 
 from resolver.engines import (
     CLOSED,
+    CONNECTION_REFUSED,
     REFUSED,
     SERVFAIL,
     TIMEOUT,
@@ -261,9 +263,9 @@ class WireEngine:
             except (BlockingIOError, InterruptedError):
                 pass  # a full send buffer is a lost datagram: the timeout retries it
             except OSError:
-                # The server is unreachable from here (an ICMP error from an earlier
-                # datagram, reported on this send): c-ares decides for all on the socket.
-                self._hand_over_all(s)
+                # An ICMP error (port unreachable & co) for a datagram sent earlier on this
+                # socket, reported on this send: the server is not answering there.
+                self._refused(s)
 
     # receiving
 
@@ -278,7 +280,7 @@ class WireEngine:
                 return
             except OSError:
                 # ICMP port unreachable & co: the server is not answering on this socket.
-                self._hand_over_all(s)
+                self._refused(s)
                 continue
             if len(packet) < 12:
                 continue
@@ -386,13 +388,22 @@ class WireEngine:
         """Let c-ares answer what this engine cannot."""
         self._fallback.submit(entry.query, entry.done)
 
-    def _hand_over_all(self, s: _Socket) -> None:
-        """Let c-ares answer everything waiting on `s` (its server refuses datagrams)."""
+    def _refused(self, s: _Socket) -> None:
+        """`s`'s server refuses datagrams (an ICMP error, for any of those sent on `s`):
+        each query waiting there has failed an attempt at it, and is tried again (on the
+        next server) while tries remain."""
         waiting = list(s.pending.values())
         s.pending.clear()
+        server = s.server
+        now = self._loop.time()
         for entry in waiting:
             entry.sock = None
-            self._hand_over(entry)
+            server.failed(now)
+            if entry.attempt < self._tries:
+                self._send(entry)
+            else:
+                error = CONNECTION_REFUSED
+                entry.done(self._result(entry.query, entry.started, Status.ERROR, error=error))
 
     @staticmethod
     def _result(query: Query, started: float, status: Status, **fields: object) -> Result:
