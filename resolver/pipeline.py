@@ -219,12 +219,14 @@ class ResultStream(AsyncIterator[Result]):
                 deliver = functools.partial(self._deliver_shared, key, deliver)
             submit(item, deliver)
 
-    async def _wait(self) -> bool:
-        """Wait until a result is ready; False when none will come any more."""
+    async def _wait(self, idle: float | None = None) -> bool:
+        """Wait until a result is ready; False when none will come any more. With `idle`,
+        also True (with none ready) after `idle` seconds without a result."""
         if self._closed:
             return False
+        loop = asyncio.get_running_loop()
         if self._feeder is None and not self._stopped:
-            self._feeder = asyncio.get_running_loop().create_task(self._feed())
+            self._feeder = loop.create_task(self._feed())
             self._feeder.add_done_callback(lambda _: self._wake.set())
         while not self._ready:
             feeder = self._feeder
@@ -233,7 +235,16 @@ class ResultStream(AsyncIterator[Result]):
                     feeder.result()  # a failure of the source itself surfaces here
                 return False
             self._wake.clear()
-            await self._wake.wait()
+            if idle is None:
+                await self._wake.wait()
+                continue
+            timer = loop.call_later(idle, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            if not self._ready:
+                return True  # idle: nothing new for `idle` seconds
         return True
 
     async def __anext__(self) -> Result:
@@ -243,12 +254,13 @@ class ResultStream(AsyncIterator[Result]):
         self.yielded += 1
         return self._ready.popleft()
 
-    async def batches(self) -> AsyncIterator[list[Result]]:
+    async def batches(self, idle: float | None = None) -> AsyncIterator[list[Result]]:
         """The results in lists of all those ready at once (cheaper than one at a time
         for a consumer that writes them out). Not to be mixed with iterating the stream
-        itself."""
+        itself. With `idle`, an empty list after each `idle` seconds without a result (a
+        writer's cue to flush what it holds while the input is slow)."""
         ready = self._ready
-        while ready or await self._wait():
+        while ready or await self._wait(idle):
             batch = list(ready)
             ready.clear()
             self._resolver.window.give(len(batch))
@@ -323,17 +335,20 @@ async def run(
     on_flush: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """Write every result of `stream` to `writer`, flushing whole rows at least every
-    `flush_every` seconds (then `on_flush(summary so far)`, e.g. a progress display);
-    the summary counts what was written."""
+    `flush_every` seconds, also while no result comes (a slow input: each row is out
+    within about `flush_every` of its result), then calling `on_flush(summary so far)`,
+    e.g. a progress display; the summary counts what was written."""
     loop = asyncio.get_running_loop()
     summary = Summary()
     counts = summary.counts
     started = last_flush = loop.time()
     async with stream:
-        async for batch in stream.batches():
-            writer.write_many(batch)
-            counts.update([result.status._value_ for result in batch])
-            summary.last_line = max(summary.last_line, max([result.line for result in batch]))
+        async for batch in stream.batches(idle=flush_every):
+            if batch:
+                writer.write_many(batch)
+                counts.update([result.status._value_ for result in batch])
+                lines = [result.line for result in batch]
+                summary.last_line = max(summary.last_line, max(lines))
             now = loop.time()
             if now - last_flush >= flush_every:
                 writer.flush()

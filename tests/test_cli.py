@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -320,6 +321,37 @@ def test_workers_merge_one_output(tmp_path: Path, server: LoopbackDNSServer, fmt
     assert statuses[len(lines), "A"] == "INVALID"
     assert "(3 workers)" in proc.stderr
     assert f"NOERROR {2 * 167}" in proc.stderr
+
+
+def test_rows_reach_the_output_while_the_input_is_slow(server: LoopbackDNSServer) -> None:
+    """A producer piping names in slowly (`tail -f ... | resolver resolve -`): each row is
+    written within about half a second of its answer, not held until more input comes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resolver", "resolve", "-", "-n", server.nameserver],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(b"www.zone.test\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        assert ready, "no row within 10 s while the input stayed open"
+        first = json.loads(proc.stdout.readline())
+        assert (first["line"], first["status"]) == (1, "NOERROR")
+        proc.stdin.write(b"nothing.zone.test\n")
+        proc.stdin.close()
+        rest = jsonl(proc.stdout.read().decode())
+        assert [(r["line"], r["status"]) for r in rest] == [(2, "NXDOMAIN")]
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_workers_read_stdin(server: LoopbackDNSServer) -> None:
