@@ -405,15 +405,15 @@ class CaresEngine:
         else:
             channel = self._channel(server, round_)
         channel.alone = alone
-        attempt_ = _Attempt(channel, server, query, done, started, first, attempt + 1)
+        outgoing = _Attempt(channel, server, query, done, started, first, attempt + 1)
         self._querying = True
         try:
-            channel.query(query.name, query.type.value, functools.partial(self._on_reply, attempt_))
+            channel.query(query.name, query.type.value, functools.partial(self._on_reply, outgoing))
         except (pycares.AresError, ValueError, TypeError) as exc:
-            if attempt_.ended:  # sent, and failed at once: its callback says how
+            if outgoing.ended:  # sent, and failed at once: its callback says how
                 server.stats.sent += 1
             else:  # refused without a callback (a bad name, say)
-                attempt_.ended = True
+                outgoing.ended = True
                 channel.in_flight -= 1
                 code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
                 outcome = _ERRORS.get(code or -1, _Outcome(Status.ERROR, str(exc)))
