@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -124,3 +125,31 @@ async def test_batches_give_every_result_once_within_the_window(
     assert all(1 <= len(batch) <= 3 for batch in batches)  # never more than the window
     statuses = Counter(result.status for result in results)
     assert statuses == {Status.NOERROR: 20, Status.NXDOMAIN: 5, Status.INVALID: 1}
+
+
+async def test_idle_batches_come_while_the_input_is_slow(
+    dns_server_factory: ServerFactory,
+) -> None:
+    """`batches(idle=S)`: an empty list after each S seconds without a result, so a writer
+    can flush while the input stalls; without `idle`, only results."""
+    zone: Zone = {
+        "zone.test": {"SOA": ["ns.zone.test h.zone.test 1 3600 600 86400 60"]},
+        "a.zone.test": {"A": ["192.0.2.1"]},
+        "b.zone.test": {"A": ["192.0.2.2"]},
+    }
+    server = await dns_server_factory(zone)
+
+    async def slow_lines() -> AsyncIterator[str]:
+        yield "a.zone.test"
+        await asyncio.sleep(0.5)
+        yield "b.zone.test"
+
+    async with Resolver([server.nameserver], fallback="never") as r:
+        async with r.resolve_many(slow_lines()) as stream:
+            idle = [[result.line for result in batch] async for batch in stream.batches(idle=0.1)]
+        async with r.resolve_many(slow_lines()) as stream:
+            plain = [[result.line for result in batch] async for batch in stream.batches()]
+    assert [batch for batch in idle if batch] == [[1], [2]]
+    assert idle.index([1]) < idle.index([]) < idle.index([2])
+    assert 1 <= idle.count([]) <= 6  # about one per 0.1 s of the 0.5 s stall
+    assert plain == [[1], [2]]
