@@ -52,7 +52,7 @@ class Engine(Protocol):
 
 # Server health, the same for every engine that asks several nameservers.
 
-BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED, refusals) that bench a server
+BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED, ICMP errors) that bench a server
 BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 
 
