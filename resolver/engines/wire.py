@@ -372,6 +372,11 @@ class WireEngine:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _expire(self, entry: _Pending) -> None:
+        self._failed_attempt(entry, Status.TIMEOUT, TIMEOUT)
+
+    def _failed_attempt(self, entry: _Pending, status: Status, error: str) -> None:
+        """`entry`'s attempt failed at its server: another on the next server while tries
+        remain, else the result `status` with `error`."""
         sock = entry.sock
         assert sock is not None
         del sock.pending[entry.qid]
@@ -380,7 +385,7 @@ class WireEngine:
         if entry.attempt < self._tries:
             self._send(entry)
         else:
-            entry.done(self._result(entry.query, entry.started, Status.TIMEOUT, error=TIMEOUT))
+            entry.done(self._result(entry.query, entry.started, status, error=error))
 
     # endings
 
@@ -392,18 +397,8 @@ class WireEngine:
         """`s`'s server refuses datagrams (an ICMP error, for any of those sent on `s`):
         each query waiting there has failed an attempt at it, and is tried again (on the
         next server) while tries remain."""
-        waiting = list(s.pending.values())
-        s.pending.clear()
-        server = s.server
-        now = self._loop.time()
-        for entry in waiting:
-            entry.sock = None
-            server.failed(now)
-            if entry.attempt < self._tries:
-                self._send(entry)
-            else:
-                error = CONNECTION_REFUSED
-                entry.done(self._result(entry.query, entry.started, Status.ERROR, error=error))
+        for entry in list(s.pending.values()):
+            self._failed_attempt(entry, Status.ERROR, CONNECTION_REFUSED)
 
     @staticmethod
     def _result(query: Query, started: float, status: Status, **fields: object) -> Result:
