@@ -80,10 +80,8 @@ def parse_lines(
         if len(text) <= MAX_NAME and simple(text):
             # tuple.__new__: Query(...) without the Python-level __new__ of a NamedTuple.
             out.append(_new(Query, (text.lower().removesuffix("."), qtype, text, n, None)))
-        elif (packed := _dotted_quad(text)) is not None:  # an IPv4 literal: its PTR query
-            a, b, c, d = text.split(".")
-            name = f"{d}.{c}.{b}.{a}.in-addr.arpa"
-            out.append(_new(Query, (name, RecordType.PTR, text, n, IPv4Address(packed))))
+        elif (query := _ipv4_query(text, n)) is not None:
+            out.append(query)
         else:
             out += parse_line(text, n, types)
     return out
@@ -100,9 +98,8 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
         name = text.lower().removesuffix(".")
         if len(name) <= MAX_NAME:
             return [Query(name, t, text, line) for t in types]
-    if (packed := _dotted_quad(text)) is not None:  # an IPv4 literal, as written by most
-        name = ".".join(reversed(text.split("."))) + ".in-addr.arpa"
-        return [Query(name, RecordType.PTR, text, line, IPv4Address(packed))]
+    if (query := _ipv4_query(text, line)) is not None:
+        return [query]
     text = text.removesuffix("\n").removesuffix("\r")
     body = text.strip()
     if comment := _COMMENT.search(body):
@@ -123,14 +120,19 @@ def parse_line(text: str, line: int, types: Sequence[RecordType]) -> list[Query 
     return [Query(name=name, type=t, text=text, line=line) for t in types]
 
 
-def _dotted_quad(text: str) -> bytes | None:
-    """The 4 bytes of an IPv4 address in its usual form (`192.0.2.1`, nothing around it,
-    no leading zeros), else None."""
+def _ipv4_query(text: str, line: int) -> Query | None:
+    """The PTR query of an IPv4 address in its usual form (`192.0.2.1`, nothing around it,
+    no leading zeros: as written by most), else None."""
     try:
         packed = inet_pton(AF_INET, text)
     except (OSError, ValueError):  # ValueError: a NUL character
         return None
-    return packed if inet_ntop(AF_INET, packed) == text else None
+    if inet_ntop(AF_INET, packed) != text:
+        return None
+    a, b, c, d = text.split(".")
+    name = f"{d}.{c}.{b}.{a}.in-addr.arpa"
+    # tuple.__new__: Query(...) without the Python-level __new__ of a NamedTuple.
+    return _new(Query, (name, RecordType.PTR, text, line, IPv4Address(packed)))
 
 
 def normalize_name(text: str) -> str:
