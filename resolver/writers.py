@@ -138,6 +138,15 @@ class _BatchWriter:
         if self._size >= _BATCH:
             self.flush()
 
+    def write(self, result: Result) -> None:
+        """Add one row."""
+        raise NotImplementedError
+
+    def write_many(self, results: Iterable[Result]) -> None:
+        """Add one row per result, in order."""
+        for result in results:
+            self.write(result)
+
     def write_rows(self, data: bytes) -> None:
         """Add whole rows already encoded in this writer's format."""
         self._add(data)
@@ -246,11 +255,6 @@ class CsvWriter(_BatchWriter):
         self._buffer.truncate()
         self._csv.writerow(row)
         return self._buffer.getvalue().encode("utf-8", "backslashreplace")
-
-    def write_many(self, results: Iterable[Result]) -> None:
-        """Add one row per result, in order."""
-        for result in results:
-            self.write(result)
 
     def write(self, result: Result) -> None:
         """Add one row."""
