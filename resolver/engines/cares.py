@@ -402,9 +402,9 @@ class CaresEngine:
         round_ = min(attempt // count, MAX_DOUBLINGS)
         if alone:
             channel = self._new_channel(server, round_, timeout)
+            channel.alone = True
         else:
             channel = self._channel(server, round_)
-        channel.alone = alone
         outgoing = _Attempt(channel, server, query, done, started, first, attempt + 1)
         self._querying = True
         try:
