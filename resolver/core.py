@@ -84,7 +84,8 @@ class Resolver:
             the nameservers).
         tries: attempts per query in all, each on the next nameserver (timeouts,
             SERVFAIL, REFUSED and malformed replies are retried; see the README).
-        concurrency: the most queries in flight (or finished and not yet consumed).
+        concurrency: the most queries in flight, over all streams and lookups; each
+            stream also holds at most this many results not yet consumed.
         fallback: when the system resolver is asked (`Fallback` or its value).
         engine: which engine asks DNS (`EngineName` or its value).
         rate: at most this many queries per second (None: no limit).
@@ -134,7 +135,7 @@ class Resolver:
         self.timeout = timeout
         self.tries = tries
         self.concurrency = concurrency
-        #: Places for queries in flight (or finished and not yet consumed).
+        #: Places for queries in flight (each stream bounds its unconsumed results itself).
         self.window = Window(concurrency)
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None

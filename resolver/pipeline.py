@@ -1,16 +1,21 @@
 """The bulk path: source -> bounded window of queries in flight -> results, in completion order.
 
 One feeder coroutine reads the source in batches and submits each query through the
-resolver's callback path; results land in a deque that the consumer drains. A query holds
-a place in the resolver's `window` from submission until its result is consumed, so memory
-stays bounded however long the input and however slow the consumer.
+resolver's callback path; results land in a deque that the consumer drains. Two windows
+bound it: a query holds a place in the resolver's `window` (shared by every stream and
+`lookup()`) only while it is in flight, and a place in its stream's own window from
+submission until its result is consumed. So memory stays bounded however long the input
+and however slow the consumer, and a stream whose consumer pauses, or leaves without
+closing it, never keeps other users of the resolver waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Container, Sequence
 from contextlib import aclosing
@@ -106,7 +111,8 @@ class ResultStream(AsyncIterator[Result]):
 
     `stop()` ends the stream early but cleanly: no more input is read, the queries in
     flight still complete and are yielded, then iteration ends. `aclose()` (or leaving an
-    `async with`) abandons what is left.
+    `async with`) abandons what is left; so does dropping the stream (a bare `async for`
+    left by `break`, an exception or a cancellation): once it is garbage, its feeder stops.
     """
 
     def __init__(
@@ -132,6 +138,10 @@ class ResultStream(AsyncIterator[Result]):
         self._seen = {} if unique else None
         self._ready: deque[Result] = deque()
         self._wake = asyncio.Event()
+        #: Results submitted and not yet consumed (the resolver's window: only in flight).
+        self._window = Window(resolver.concurrency)
+        self._landed = 0  # results in since the last _release
+        self._release_soon = False
         self._feeder: asyncio.Task[None] | None = None
         self._stopped = False
         self._closed = False
@@ -150,10 +160,40 @@ class ResultStream(AsyncIterator[Result]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def __del__(self) -> None:
+        feeder = getattr(self, "_feeder", None)
+        if feeder is not None and not feeder.done():
+            # Garbage collection may run on any thread; a closed loop raises RuntimeError
+            # (and its feeder is gone with it).
+            with contextlib.suppress(RuntimeError):
+                feeder.get_loop().call_soon_threadsafe(feeder.cancel)
+
     def _deliver(self, result: Result) -> None:
         if not self._closed:
             self._ready.append(result)
             self._wake.set()
+
+    def _landed_here(self, result: Result) -> None:
+        """A query's result is in: its place in the resolver's window is free (given back
+        once per loop turn, for all the results in by then), and the result is ready."""
+        self._landed += 1
+        if not self._release_soon:
+            self._release_soon = True
+            asyncio.get_running_loop().call_soon(self._release)
+        self._deliver(result)
+
+    def _landed_then(self, deliver: Done, result: Result) -> None:
+        """`_landed_here` for results that `deliver` holds back (ordered, unique)."""
+        self._landed += 1
+        if not self._release_soon:
+            self._release_soon = True
+            asyncio.get_running_loop().call_soon(self._release)
+        deliver(result)
+
+    def _release(self) -> None:
+        self._release_soon = False
+        landed, self._landed = self._landed, 0
+        self._resolver.window.give(landed)
 
     def _deliver_in_order(self, seq: int, result: Result) -> None:
         """Hold `result` until every result submitted before it has been delivered."""
@@ -173,51 +213,42 @@ class ResultStream(AsyncIterator[Result]):
             for query, then in waiting:
                 then(_answer_for(result, query))
 
-    async def _feed(self) -> None:
-        window, limit = self._resolver.window, self._resolver.rate_limit
-        batches = query_batches(self._source, self._types, self._share, self._skip)
-        async with aclosing(batches) as items:
-            async for batch in items:
-                start, end = 0, len(batch)
-                while start < end:
-                    # Places are held from here until the results are consumed.
-                    if limit is None:
-                        taken = await window.take(end - start)
-                    else:
-                        taken = await window.take(1)
-                        if not isinstance(batch[start], InvalidInput):
-                            try:
-                                await limit.acquire()
-                            except BaseException:  # stopped while waiting: not taken
-                                window.give(1)
-                                raise
-                    self._submit(batch[start : start + taken])
-                    start += taken
-
     def _submit(self, items: Sequence[Query | InvalidInput]) -> None:
+        """Submit `items`, each holding a place in both windows: a result that needs no
+        query (an invalid line, a repeat under `unique`) gives the resolver's back at once."""
         # The route `Resolver.submit` takes, looked up once per batch rather than per query.
         submit, seen = self._resolver._open(), self._seen
+        plain = not self._ordered and seen is None
+        unasked = 0
         for item in items:
             seq = self.submitted
             self.submitted += 1
+            if plain and not isinstance(item, InvalidInput):
+                submit(item, self._landed_here)  # the bulk path
+                continue
             deliver: Done = self._deliver
             if self._ordered:
                 deliver = functools.partial(self._deliver_in_order, seq)
             if isinstance(item, InvalidInput):
+                unasked += 1
                 deliver(Result.for_invalid(item))
                 continue
             if seen is not None:
                 key = (item.name, item.type)
                 known = seen.get(key)
                 if isinstance(known, Result):
+                    unasked += 1
                     deliver(_answer_for(known, item))
                     continue
                 if known is not None:
+                    unasked += 1
                     known.append((item, deliver))  # asked already: wait for that answer
                     continue
                 seen[key] = []
                 deliver = functools.partial(self._deliver_shared, key, deliver)
-            submit(item, deliver)
+            submit(item, functools.partial(self._landed_then, deliver))
+        if unasked:
+            self._resolver.window.give(unasked)
 
     async def _wait(self, idle: float | None = None) -> bool:
         """Wait until a result is ready; False when none will come any more. With `idle`,
@@ -226,8 +257,9 @@ class ResultStream(AsyncIterator[Result]):
             return False
         loop = asyncio.get_running_loop()
         if self._feeder is None and not self._stopped:
-            self._feeder = loop.create_task(self._feed())
-            self._feeder.add_done_callback(lambda _: self._wake.set())
+            self._feeder = loop.create_task(_feed(weakref.ref(self)))
+            wake = self._wake  # not self: the task must not keep the stream alive
+            self._feeder.add_done_callback(lambda _: wake.set())
         while not self._ready:
             feeder = self._feeder
             if (feeder is None or feeder.done()) and self.yielded == self.submitted:
@@ -250,7 +282,7 @@ class ResultStream(AsyncIterator[Result]):
     async def __anext__(self) -> Result:
         if not self._ready and not await self._wait():
             raise StopAsyncIteration
-        self._resolver.window.give(1)
+        self._window.give(1)
         self.yielded += 1
         return self._ready.popleft()
 
@@ -263,7 +295,7 @@ class ResultStream(AsyncIterator[Result]):
         while ready or await self._wait(idle):
             batch = list(ready)
             ready.clear()
-            self._resolver.window.give(len(batch))
+            self._window.give(len(batch))
             self.yielded += len(batch)
             yield batch
 
@@ -280,15 +312,57 @@ class ResultStream(AsyncIterator[Result]):
         self._wake.set()
 
     async def aclose(self) -> None:
-        """Stop reading and give back the slots of results that will not be consumed."""
+        """Stop reading; results still to come are dropped (their queries still give back
+        their places in the resolver's window as they end)."""
         if self._closed:
             return
         self._closed = True
         if self._feeder is not None:
             self._feeder.cancel()
             await asyncio.wait({self._feeder})
-        self._resolver.window.give(self.submitted - self.yielded)
         self._ready.clear()
+
+
+async def _feed(ref: weakref.ref[ResultStream]) -> None:
+    """Read the source of the stream `ref` points at and submit its queries while places
+    are free. It holds the stream only between waits, so a dropped stream is collected
+    (and its `__del__` cancels this) even while this waits for places."""
+    stream = ref()
+    assert stream is not None
+    own, shared = stream._window, stream._resolver.window
+    limit = stream._resolver.rate_limit
+    batches = query_batches(stream._source, stream._types, stream._share, stream._skip)
+    del stream
+    async with aclosing(batches) as items:
+        async for batch in items:
+            start, end = 0, len(batch)
+            while start < end:
+                # Places in the stream's window are held until the results are consumed,
+                # places in the resolver's while the queries are in flight.
+                most = 1 if limit is not None else end - start
+                held = await own.take(most)
+                try:
+                    taken = await shared.take(held)
+                except BaseException:
+                    own.give(held)
+                    raise
+                if taken < held:
+                    own.give(held - taken)
+                if limit is not None and not isinstance(batch[start], InvalidInput):
+                    try:
+                        await limit.acquire()
+                    except BaseException:  # stopped while waiting: not taken
+                        own.give(1)
+                        shared.give(1)
+                        raise
+                stream = ref()
+                if stream is None:
+                    own.give(taken)
+                    shared.give(taken)
+                    return
+                stream._submit(batch[start : start + taken])
+                del stream
+                start += taken
 
 
 def _answer_for(result: Result, query: Query) -> Result:

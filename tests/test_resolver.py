@@ -336,6 +336,83 @@ async def test_breaking_out_gives_the_slots_back(
     assert [res.status for res in results] == [Status.NOERROR] * 3
 
 
+async def _leave_by_break(stream: AsyncIterator[Result]) -> None:
+    async for _ in stream:
+        break
+
+
+async def _leave_by_exception(stream: AsyncIterator[Result]) -> None:
+    async def consume() -> None:
+        async for _ in stream:
+            raise LookupError("the loop body failed")
+
+    with pytest.raises(LookupError):
+        await consume()
+
+
+async def _leave_by_timeout(stream: AsyncIterator[Result]) -> None:
+    async def consume() -> None:
+        async with asyncio.timeout(0.05):
+            async for _ in stream:
+                await asyncio.sleep(1)
+
+    with pytest.raises(TimeoutError):
+        await consume()
+
+
+async def _leave_by_cancel(stream: AsyncIterator[Result]) -> None:
+    async def consume() -> None:
+        async for _ in stream:
+            await asyncio.sleep(1)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize(
+    "leave", [_leave_by_break, _leave_by_exception, _leave_by_timeout, _leave_by_cancel]
+)
+async def test_a_stream_left_early_without_closing_gives_its_places_back(
+    server: LoopbackDNSServer,
+    resolver_for: MakeResolver,
+    leave: Callable[[AsyncIterator[Result]], Awaitable[None]],
+) -> None:
+    async with resolver_for(server, concurrency=20) as r:
+        # A bare `async for` (no `async with`, no aclose()): the stream is only dropped.
+        await leave(r.resolve_many(f"n{i}.zone.test" for i in range(3000)))
+        results = await asyncio.wait_for(
+            asyncio.gather(*(r.lookup("www.zone.test") for _ in range(25))), 5
+        )
+        again = [res async for res in r.resolve_many(["v4.zone.test", "nope.zone.test"])]
+    assert [res.status for res in results] == [Status.NOERROR] * 25
+    assert sorted(res.status.value for res in again) == ["NOERROR", "NXDOMAIN"]
+
+
+async def test_a_stream_paused_by_its_consumer_starves_no_one(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    async with resolver_for(server, concurrency=10) as r:
+        paused = r.resolve_many(f"n{i}.zone.test" for i in range(3000))
+        first = await anext(paused)  # then left unread, but still referenced
+        await asyncio.sleep(0.1)  # its feeder has filled its share of places
+        looked_up = await asyncio.wait_for(r.lookup("www.zone.test"), 5)
+        other = await asyncio.wait_for(
+            _collect(r.resolve_many([f"host{i}.zone.test" for i in range(30)])), 5
+        )
+        rest = await asyncio.wait_for(_collect(paused), 30)
+    assert looked_up.status is Status.NOERROR
+    assert len(other) == 30
+    assert len(rest) + 1 == 3000
+    assert {res.line for res in [first, *rest]} == set(range(1, 3001))
+
+
+async def _collect(stream: AsyncIterator[Result]) -> list[Result]:
+    return [res async for res in stream]
+
+
 async def test_stop_finishes_what_is_in_flight(
     server: LoopbackDNSServer, resolver_for: MakeResolver
 ) -> None:
