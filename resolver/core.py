@@ -177,6 +177,7 @@ class Resolver:
                 timeout=self.timeout,
                 tries=self.tries,
                 fallback=cares,
+                window=self.concurrency,
             )
         self._engines = [dns, cares, system] if dns is not cares else [cares, system]
         self._dns = dns

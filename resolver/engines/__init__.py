@@ -66,12 +66,16 @@ class ServerStats:
     failed: int = 0  #: attempts that timed out, got SERVFAIL/REFUSED or were refused (ICMP)
     benched: int = 0  #: times it was set aside after failing repeatedly
     latency: float = 0.0  #: seconds summed over the replies used
+    #: attempts whose datagram never left (EPERM, ENOBUFS, EAGAIN: a local firewall, a full
+    #: conntrack table or send buffer); asked again, not held against the server
+    send_errors: int = 0
 
     def __str__(self) -> str:
         mean = f"{self.latency / self.answered * 1000:.2f} ms" if self.answered else "-"
+        errors = f", {self.send_errors:,} send errors" if self.send_errors else ""
         return (
             f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered, "
-            f"{self.failed:,} failed, benched {self.benched}x, mean latency {mean}"
+            f"{self.failed:,} failed{errors}, benched {self.benched}x, mean latency {mean}"
         )
 
 

@@ -2,30 +2,55 @@
 
 Each nameserver gets two connected UDP sockets (random source ports chosen by the kernel;
 a connected socket only receives datagrams from its server), each replaced by a fresh one
-every ROTATE_AFTER queries, so the ports in use keep changing. A query is a packet
-built from its wire name, sent with an unpredictable id (os.urandom) unused on its socket;
-a reply is accepted only if its id, question (case-insensitively) and type match, otherwise
-it is ignored as stale or spoofed. Attempts that time out are sent again (to the next
-server, timeout doubled per round, as c-ares does) until `tries` are spent.
+every ROTATE_AFTER queries, so the ports in use keep changing. An attempt is a packet built
+from its wire name, sent with an unpredictable id (os.urandom) unused on its socket; a
+reply is accepted only if its id, question (case-insensitively) and type match, otherwise
+it is ignored as stale or spoofed.
+
+The transport, per nameserver (see the README's "Retries, timeouts and deadlines"):
+
+- Retransmission: every attempt has its own id, so each reply is an unambiguous sample of
+  the server's round-trip time. A smoothed RTT and its variance (RFC 6298) give the
+  retransmission timeout (RTO), at least MIN_RTO and at most `timeout`; the n-th attempt
+  of a query waits RTO x 2**(n-1) (never more than `timeout`), stretched by up to a
+  quarter at random, so retries do not leave in lockstep; the last try waits the whole
+  `timeout`. The ids of earlier attempts stay live until the query ends: a late reply to
+  any of them answers it.
+- Congestion control: a window of attempts in flight, which starts at INITIAL_WINDOW,
+  grows by one per answer up to the first sign of congestion (then by one per window's
+  worth of answers) and is cut to 70% when losses come faster than the server's usual
+  share (random loss is not congestion: a short-term loss rate is compared with a
+  long-term one, so a steadily lossy path keeps its window while a server whose receive
+  buffer overflows, whose losses come in bursts, gets less). The `Resolver`'s
+  concurrency is the cap; queries beyond the window wait their turn (retries first), and
+  a loop turn sends at most _BURST of them.
+- Send errors (EPERM from a local firewall or a full conntrack table, ENOBUFS, EAGAIN) are
+  a lost datagram for that one attempt, retried after a tick; only a refusal from the
+  server (ECONNREFUSED: an ICMP port unreachable for a datagram sent on that socket)
+  fails the attempts waiting on that server's socket, and sets that server aside at once
+  (it is not listening); those attempts go to the next server without using up a try
+  while another server may answer.
 
 Whatever it cannot finish properly (a truncated reply, an rcode it does not handle, a
 malformed reply) it hands to the c-ares engine, so results never depend on the fast path.
-A server that refuses datagrams (ICMP port unreachable) fails the attempts waiting on the
-socket, as a timeout would, only sooner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import random
 import socket
 import sys
 import time
 from array import array
+from collections import deque
 from collections.abc import Sequence
 from ipaddress import ip_address
 
 from resolver.engines import (
+    BENCH_FOR,
     CLOSED,
     CONNECTION_REFUSED,
     REFUSED,
@@ -34,82 +59,185 @@ from resolver.engines import (
     Done,
     ServerHealth,
     ServerStats,
-    healthy,
 )
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
 from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
 
-__all__ = ["ServerStats", "WireEngine"]
+__all__ = ["MIN_RTO", "ServerStats", "WireEngine"]
 
 SOCKETS_PER_SERVER = 2
 #: Queries a socket sends before a fresh one (a new random source port) takes its place, so
 #: that a port learnt by a spoofer is soon useless (as c-ares' udp_max_queries does).
 ROTATE_AFTER = 2000
 RECEIVE_BUFFER = 4 << 20
+#: The least an attempt waits once the server's RTT is known: below this, a server that
+#: pauses for a moment (a recursive resolver asking upstream, a scheduler hiccup) would
+#: have every query in flight sent again.
+MIN_RTO = 0.05
+#: The RTO before any reply was timed (RFC 6298 says 1 s), unless `timeout` is shorter.
+INITIAL_RTO = 1.0
+#: Attempts in flight per server at the start; the window grows from there.
+INITIAL_WINDOW = 32
+MIN_WINDOW = 4
+_DECREASE = 0.7  # the window after a congestion signal, as a share of what it was
+_JITTER = 0.25  # an attempt waits up to this share longer than its RTO, at random
+#: Loss rates (shares of attempts lost), averaged over about 32 and about 512 attempts;
+#: congestion is the short-term rate above twice the long-term one plus this margin.
+_FAST, _SLOW, _MARGIN = 1 / 32, 1 / 512, 0.02
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
-_BURST = 256  # datagrams sent per loop turn
+_BURST = 128  # attempts sent per loop turn
 #: Past the system's rmem_max cap (root only; Python's socket module lacks the name).
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
+#: recv()/send() errors that are the server's ICMP refusal, not a local failure.
+_REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
 _NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+_INF = float("inf")
 _clock = time.perf_counter
+_random = random.random
 _new = tuple.__new__
 _ANSWERED, _NODATA, _DNS = Status.NOERROR, Status.NODATA, Source.DNS
 
 
 class _Pending:
-    """One query in flight."""
+    """One query, from its submission to its result."""
 
     __slots__ = (
         "attempt",
         "deadline",
         "done",
+        "earlier",
+        "ended",
+        "error",
+        "first",
+        "last",
         "qid",
         "qname",
         "qtype",
         "query",
+        "refusals",
         "sent_at",
-        "server",
+        "serial",
         "sock",
         "started",
     )
 
-    def __init__(self, query: Query, done: Done, qname: bytes, server: int) -> None:
+    def __init__(self, query: Query, done: Done, qname: bytes, first: int) -> None:
         self.query = query
         self.done = done
         self.qname = qname
         self.qtype: int = query.type._value_  # `.value` is a slower property
-        self.server = server  # index of the first server asked
+        self.first = first  # index of the server for the first attempt
+        self.last = -1  # index of the server of the latest attempt
         self.started = 0.0  # perf_counter() at the first attempt
-        self.attempt = 0  # attempts sent so far
+        self.attempt = 0  # attempts counted against the tries
+        self.refusals = 0  # attempts refused by a server (ICMP), not counted as tries
+        #: The latest attempt: its socket (None while not in flight), id, send time and
+        #: the time it is given up (inf while not in flight).
+        self.sock: _Socket | None = None
         self.qid = 0
-        self.deadline = 0.0
         self.sent_at = 0.0
-        self.sock: _Socket | None = None  # where the current attempt waits; None when ended
+        self.serial = 0  # the engine's count of attempts sent when it was sent
+        self.deadline = _INF
+        #: Earlier attempts whose replies still count: (socket, id, send time).
+        self.earlier: list[tuple[_Socket, int, float]] | None = None
+        self.error = TIMEOUT  # what the query ends with if its last attempt fails
+        #: It has its result (it may still be queued for a retry: skipped then).
+        self.ended = False
 
 
 class _Server(ServerHealth):
-    """One nameserver: its sockets, and (from `ServerHealth`) its health and counters."""
+    """One nameserver: its sockets, its RTT estimate and window, and (from `ServerHealth`)
+    its health and counters."""
 
-    __slots__ = ("address", "family", "retired", "sockets")
+    __slots__ = (
+        "address",
+        "cap",
+        "family",
+        "grow",
+        "index",
+        "inflight",
+        "loss_fast",
+        "loss_slow",
+        "recover",
+        "refused_until",
+        "retired",
+        "rto",
+        "rttvar",
+        "sockets",
+        "srtt",
+        "window",
+    )
 
-    def __init__(self, nameserver: str, count: int) -> None:
+    def __init__(self, nameserver: str, index: int, count: int, cap: int, rto: float) -> None:
         super().__init__(nameserver)
+        self.index = index  # its place in the engine's list
         self.family, self.address = _address(nameserver)
         self.sockets = [_Socket(self) for _ in range(count)]
         #: Sockets replaced by fresh ones, still waiting for the replies to what they sent.
         self.retired: list[_Socket] = []
+        self.srtt = 0.0  # 0.0: no sample yet
+        self.rttvar = 0.0
+        self.rto = rto
+        self.cap = cap
+        self.window = float(min(cap, INITIAL_WINDOW))
+        self.grow = 1.0  # window growth per answer: 1 until congestion, then 1/window
+        self.inflight = 0  # attempts sent and neither answered nor given up
+        self.loss_fast = 0.0
+        self.loss_slow = 0.0
+        #: Losses of attempts sent before this `_sent` count do not cut the window again.
+        self.recover = 0
+        #: Loop time until which it counts as refusing datagrams (its last ICMP refusal).
+        self.refused_until = 0.0
+
+    def sample(self, rtt: float, floor: float, ceiling: float) -> None:
+        """Update the RTT estimate and the RTO (RFC 6298, 2.2-2.4) with one sample."""
+        if self.srtt == 0.0:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar += (abs(self.srtt - rtt) - self.rttvar) / 4
+            self.srtt += (rtt - self.srtt) / 8
+        self.rto = min(max(self.srtt + 4 * self.rttvar, floor), ceiling)
+
+    def answered(self, count: int) -> None:
+        """`count` attempts in flight were answered: the window grows, losses age."""
+        window = self.window + self.grow * count
+        if self.grow < 1.0:
+            self.grow = 1.0 / window
+        self.window = window if window < self.cap else float(self.cap)
+        self.loss_fast *= (1.0 - _FAST) ** count
+        self.loss_slow *= (1.0 - _SLOW) ** count
+
+    def lost(self, serial: int, now_serial: int) -> None:
+        """An attempt (the `serial`-th sent) was lost: maybe a congestion signal."""
+        fast = self.loss_fast = self.loss_fast + (1.0 - self.loss_fast) * _FAST
+        slow = self.loss_slow = self.loss_slow + (1.0 - self.loss_slow) * _SLOW
+        if fast > 2 * slow + _MARGIN and serial >= self.recover:
+            self.window = max(MIN_WINDOW, self.window * _DECREASE)
+            self.grow = 1.0 / self.window
+            self.recover = now_serial  # once per window's worth of attempts
+
+    def refused(self, now: float, floor: float) -> None:
+        """The server refused a datagram (ICMP): it is not listening; set it aside now.
+        Attempts still sent to it wait only `floor`: the kernel may rate-limit the ICMP
+        errors, so silence from a refusing server is one more refusal, not a slow reply."""
+        self.refused_until = now + BENCH_FOR
+        self.rto = floor
+        if self.benched_until <= now:
+            self.streak = 0
+            self.benched_until = now + BENCH_FOR
+            self.stats.benched += 1
 
 
 class _Socket:
-    """A connected UDP socket to one server, with the queries waiting on it by id."""
+    """A connected UDP socket to one server, with the attempts waiting on it by id."""
 
     __slots__ = ("pending", "sent", "server", "sock")
 
     def __init__(self, server: _Server) -> None:
         self.server = server
-        self.sent = 0  # queries sent from it (it is replaced after ROTATE_AFTER)
+        self.sent = 0  # attempts sent from it (it is replaced after ROTATE_AFTER)
         self.sock = socket.socket(server.family, socket.SOCK_DGRAM)
         for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
             if option is not None:
@@ -123,6 +251,12 @@ class _Socket:
         self.pending: dict[int, _Pending] = {}
 
 
+def _sent_at(entry: _Pending, s: _Socket, qid: int) -> float:
+    """When `entry`'s earlier attempt `qid` on `s` was sent."""
+    assert entry.earlier is not None
+    return next(sent_at for sock, i, sent_at in entry.earlier if sock is s and i == qid)
+
+
 def _address(nameserver: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
     """`"127.0.0.1:53"` / `"[::1]:53"` -> (family, (host, port))."""
     host, _, port = nameserver.rpartition(":")
@@ -132,7 +266,10 @@ def _address(nameserver: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
 
 
 class WireEngine:
-    """Resolve queries over UDP directly, handing what it cannot finish to `fallback`."""
+    """Resolve queries over UDP directly, handing what it cannot finish to `fallback`.
+
+    `window` caps the attempts in flight per server (the `Resolver`'s concurrency).
+    """
 
     def __init__(
         self,
@@ -141,6 +278,7 @@ class WireEngine:
         timeout: float,
         tries: int,
         fallback: CaresEngine,
+        window: int = 250,
         sockets_per_server: int = SOCKETS_PER_SERVER,
     ) -> None:
         if not nameservers:
@@ -151,19 +289,25 @@ class WireEngine:
         self._fallback = fallback
         self._closed = False
         self._next_server = 0
+        self._floor = min(MIN_RTO, timeout)
+        rto = min(INITIAL_RTO, timeout)
         self._servers: list[_Server] = []
-        for nameserver in nameservers:
-            server = _Server(nameserver, sockets_per_server)
+        for index, nameserver in enumerate(nameservers):
+            server = _Server(nameserver, index, sockets_per_server, max(1, window), rto)
             for s in server.sockets:
                 self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
             self._servers.append(server)
-        # Timeouts: a periodic sweep over what is in flight (at most the window), so an
+        #: Queries waiting for room in a window (retries at the front).
+        self._backlog: deque[_Pending] = deque()
+        self._flush_soon = False
+        #: Attempts whose send failed, tried again on the next tick.
+        self._resend: list[_Pending] = []
+        self._sent = 0  # attempts sent, ever (a serial number for `_Server.recover`)
+        # Timeouts: a periodic sweep over what is in flight (at most the windows), so an
         # answered query leaves nothing behind. Expiry is late by at most one tick.
         self._timer: asyncio.TimerHandle | None = None
-        self._tick = min(0.05, timeout / 4)
-        self._outbox: list[tuple[_Pending, bytes]] = []  # sent together by _flush
+        self._tick = self._floor / 4
         self._ids = array("I")
-        self._flush_soon = False
 
     # sending
 
@@ -179,15 +323,68 @@ class WireEngine:
             self._loop.call_soon(self._fallback.submit, query, done)
             return
         self._next_server = (self._next_server + 1) % len(self._servers)
-        self._send(_Pending(query, done, qname, self._next_server))
+        self._backlog.append(_Pending(query, done, qname, self._next_server))
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
 
-    def _send(self, entry: _Pending) -> None:
+    def _wake(self) -> None:
+        """Room may have opened in a window: send what waits, on the next loop turn."""
+        if self._backlog and not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Send what waits, while the windows have room, at most _BURST this turn.
+
+        Sending each packet the moment it is ready wakes the server once per packet (on
+        loopback that costs several times the send itself); a burst wakes it once. Bursts
+        are capped, so a full window is not thrown at the server's receive buffer at once.
+        """
+        self._flush_soon = False
+        if self._closed:
+            return
+        backlog = self._backlog
+        servers = self._servers
+        single = servers[0] if len(servers) == 1 else None
+        for _ in range(_BURST):
+            if not backlog:
+                return
+            if backlog[0].ended:  # answered (an earlier attempt's reply) while queued
+                backlog.popleft()
+                continue
+            server = single or self._pick(backlog[0])
+            if server is None or server.inflight >= server.window:
+                return  # an answer or a timeout reopens a window
+            self._transmit(backlog.popleft(), server)
+        self._wake()  # more than a burst waits: the rest after the replies are read
+
+    def _pick(self, entry: _Pending) -> _Server | None:
+        """The server for `entry`'s next attempt: the next one (after its last attempt's,
+        or its first) that is not set aside and has room in its window; None when every
+        such window is full. When all are set aside, the next with room."""
         servers = self._servers
         count = len(servers)
-        attempt = entry.attempt
-        server = servers[(entry.server + attempt) % count]  # the next server per try
-        if server.benched_until and count > 1:
-            server = self._healthy(servers.index(server))
+        start = entry.first if entry.last < 0 else entry.last + 1
+        now = 0.0
+        benched: _Server | None = None
+        some_healthy = False
+        for step in range(count):
+            server = servers[(start + step) % count]
+            if server.benched_until:
+                now = now or self._loop.time()
+                if server.benched_until > now:
+                    if benched is None and server.inflight < server.window:
+                        benched = server
+                    continue
+                server.benched_until = 0.0
+            some_healthy = True
+            if server.inflight < server.window:
+                return server
+        return None if some_healthy else benched
+
+    def _transmit(self, entry: _Pending, server: _Server) -> None:
+        """Send `entry`'s next attempt to `server`."""
         server.stats.sent += 1
         ids = self._ids
         draw = ids.pop() if ids else self._new_id()  # the socket from the high half, id low
@@ -201,21 +398,36 @@ class WireEngine:
         qid = draw & 0xFFFF
         while qid in pending:
             qid = self._new_id() & 0xFFFF
-        entry.attempt = attempt + 1
+        attempt = entry.attempt = entry.attempt + 1
         entry.qid = qid
         entry.sock = sock
+        entry.last = server.index
         pending[qid] = entry
-        self._outbox.append((entry, build_query(qid, entry.qname, entry.qtype)))
-        if not self._flush_soon:
-            self._flush_soon = True
-            self._loop.call_soon(self._flush)
+        server.inflight += 1
+        self._sent += 1
+        entry.serial = self._sent
         now = _clock()
-        if not attempt:
+        if not entry.started:
             entry.started = now
         entry.sent_at = now
-        entry.deadline = now + self._timeout * (1 << (attempt // count))  # doubled per round
+        refusing = server.refused_until and server.refused_until > self._loop.time()
+        if attempt < self._tries or refusing:
+            wait = server.rto * (1 << (attempt - 1)) if attempt < 16 else _INF
+            wait *= 1.0 + _JITTER * _random()
+            entry.deadline = now + (wait if wait < self._timeout else self._timeout)
+        else:  # the last try: the query's last chance, it waits the whole timeout
+            entry.deadline = now + self._timeout
         if self._timer is None:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
+        try:
+            sock.sock.send(build_query(qid, entry.qname, entry.qtype))
+        except OSError as exc:
+            if exc.errno in _REFUSALS:
+                # An ICMP error for a datagram sent earlier on this socket, reported on
+                # this send: the server is not answering there (this attempt included).
+                self._refused(sock)
+            else:
+                self._send_failed(entry, exc)
 
     def _rotate(self, server: _Server, index: int) -> None:
         """Give `server` a fresh socket (a new random source port) in place of the one at
@@ -231,41 +443,9 @@ class WireEngine:
             self._ids = array("I", os.urandom(16384))
         return self._ids.pop()
 
-    def _healthy(self, first: int) -> _Server:
-        """The first server from `first` on that is not benched (all benched: `first`)."""
-        return healthy(self._servers, first, self._loop.time())
-
     def stats(self) -> list[ServerStats]:
         """Per-nameserver counters so far."""
         return [server.stats for server in self._servers]
-
-    def _flush(self) -> None:
-        """Send what this loop iteration queued, in one burst.
-
-        Sending each packet the moment it is ready wakes the server once per packet (on
-        loopback that costs several times the send itself); a burst wakes it once. Bursts
-        are capped, so a full window is not thrown at the server's receive buffer at once.
-        """
-        outbox = self._outbox
-        if len(outbox) > _BURST:  # the rest on the next turn, after replies are read
-            self._outbox = outbox[_BURST:]
-            outbox = outbox[:_BURST]
-            self._loop.call_soon(self._flush)
-        else:
-            self._outbox = []
-            self._flush_soon = False
-        for entry, packet in outbox:
-            s = entry.sock
-            if s is None:
-                continue  # answered or ended meanwhile (e.g. by aclose)
-            try:
-                s.sock.send(packet)
-            except (BlockingIOError, InterruptedError):
-                pass  # a full send buffer is a lost datagram: the timeout retries it
-            except OSError:
-                # An ICMP error (port unreachable & co) for a datagram sent earlier on this
-                # socket, reported on this send: the server is not answering there.
-                self._refused(s)
 
     # receiving
 
@@ -273,58 +453,96 @@ class WireEngine:
         # recv(65535) measured faster than recv_into a buffer and copying out the datagram:
         # the 64 KiB allocation is shrunk in place.
         recv, pending = s.sock.recv, s.pending
+        server = s.server
+        answered = 0
+        oldest = _INF
         for _ in range(_BATCH):
             try:
                 packet = recv(_MAX_REPLY)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:
                 # ICMP port unreachable & co: the server is not answering on this socket.
                 self._refused(s)
                 continue
             if len(packet) < 12:
                 continue
-            entry = pending.get((packet[0] << 8) | packet[1])
-            if entry is not None:
-                self._on_reply(packet, entry)
+            qid = (packet[0] << 8) | packet[1]
+            entry = pending.get(qid)
+            if entry is None:
+                continue
+            if entry.sock is s and entry.qid == qid:  # the reply to the latest attempt
+                sent_at = entry.sent_at
+                if self._on_reply(packet, entry, sent_at, server, qid, True):
+                    answered += 1
+                    if sent_at < oldest:
+                        oldest = sent_at
+            else:  # to an earlier attempt, which has timed out
+                sent_at = _sent_at(entry, s, qid)
+                if self._on_reply(packet, entry, sent_at, server, qid, False):
+                    server.sample(_clock() - sent_at, self._floor, self._timeout)
+                    server.streak = 0
+        if answered:
+            # One RTT sample per wake-up is plenty and costs little: the longest (the
+            # oldest attempt's), as the RTO must cover the slow replies, not the typical.
+            server.sample(_clock() - oldest, self._floor, self._timeout)
+            server.answered(answered)
+            server.streak = 0
+            server.refused_until = 0.0
+        self._wake()
 
-    def _on_reply(self, packet: bytes, entry: _Pending) -> None:
+    def _on_reply(
+        self,
+        packet: bytes,
+        entry: _Pending,
+        sent_at: float,
+        server: _Server,
+        qid: int,
+        latest: bool,
+    ) -> bool:
+        """Use a reply from `server` to the attempt `qid` of `entry`, sent at `sent_at`
+        (`latest`: its latest attempt, still in flight). True when the reply ended the
+        query with a usable answer (a sample of the server's RTT)."""
         try:
             rcode, truncated, answers, ttl, cnames = decode_reply(packet, entry.qname, entry.qtype)
         except Mismatch:
-            return  # not an answer to this query: keep waiting for the real one
+            return False  # not an answer to this query: keep waiting for the real one
         except WireError:
             truncated = True  # malformed: left to c-ares, as a truncated reply is
-        sock = entry.sock
-        assert sock is not None
-        del sock.pending[entry.qid]
-        entry.sock = None
-        if truncated:
-            self._hand_over(entry)
-            return
+            rcode = _NOERROR
         now = _clock()
-        server = sock.server
         stats = server.stats
         stats.answered += 1
-        stats.latency += now - entry.sent_at
+        stats.latency += now - sent_at
+        if truncated:
+            self._end(entry)
+            self._fallback.submit(entry.query, entry.done)
+            return True
         if rcode == _NOERROR:  # the hot path
-            server.streak = 0
             status, error = _ANSWERED if answers else _NODATA, None
         elif rcode == _NXDOMAIN:
-            server.streak = 0
             status, error = Status.NXDOMAIN, None
         elif rcode in (_SERVFAIL, _REFUSED):
             server.failed(self._loop.time())
-            if entry.attempt < self._tries:
-                self._send(entry)  # like c-ares: another try, on the next server
-                return
-            status, error = (
-                (Status.SERVFAIL, SERVFAIL) if rcode == _SERVFAIL else (Status.REFUSED, REFUSED)
-            )
+            error = SERVFAIL if rcode == _SERVFAIL else REFUSED
+            if not latest:  # an earlier attempt's: the latest one, still in flight, decides
+                self._forget_earlier(entry, server, qid)
+                return False
+            self._forget_current(entry)
+            entry.error = error
+            if entry.attempt < self._tries and not self._closed:
+                self._retry(entry)  # like c-ares: another try, on the next server
+                return False
+            status = Status.SERVFAIL if rcode == _SERVFAIL else Status.REFUSED
+            self._end(entry)
+            fields = {"error": error, "server": stats.nameserver}
+            entry.done(self._result(entry.query, entry.started, status, **fields))
+            return False
         else:
-            server.streak = 0
-            self._hand_over(entry)
-            return
+            self._end(entry)
+            self._fallback.submit(entry.query, entry.done)
+            return True
+        self._end(entry)
         query = entry.query
         entry.done(
             _new(  # Result(...) without the Python-level __new__ of a NamedTuple
@@ -345,14 +563,15 @@ class WireEngine:
                 ),
             )
         )
+        return True
 
-    # timeouts
+    # timeouts and failures
 
     def _on_timer(self) -> None:
         self._timer = None
         if self._closed:
             return
-        now = time.perf_counter()
+        now = _clock()
         expired = [
             entry
             for server in self._servers
@@ -361,63 +580,150 @@ class WireEngine:
             if entry.deadline <= now
         ]
         for entry in expired:
-            self._expire(entry)
+            if entry.deadline <= now:  # (an entry may be listed under several ids)
+                self._expire(entry)
+        if self._resend:
+            resend, self._resend = self._resend, []
+            for entry in resend:
+                if not entry.ended:
+                    self._failed(entry)
+        busy = False
         for server in self._servers:
             if server.retired:
                 for s in [s for s in server.retired if not s.pending]:
                     server.retired.remove(s)
                     self._loop.remove_reader(s.sock.fileno())
                     s.sock.close()
-        if any(s.pending or server.retired for server in self._servers for s in server.sockets):
+            busy = busy or bool(server.retired) or any(s.pending for s in server.sockets)
+        if busy or self._resend:
             self._timer = self._loop.call_later(self._tick, self._on_timer)
 
     def _expire(self, entry: _Pending) -> None:
-        self._failed_attempt(entry, Status.TIMEOUT, TIMEOUT)
-
-    def _failed_attempt(self, entry: _Pending, status: Status, error: str) -> None:
-        """`entry`'s attempt failed at its server: another on the next server while tries
-        remain, else the result `status` with `error`."""
+        """`entry`'s latest attempt was not answered in time: lost. Its id stays live."""
         sock = entry.sock
         assert sock is not None
+        server = sock.server
+        if entry.earlier is None:
+            entry.earlier = []
+        entry.earlier.append((sock, entry.qid, entry.sent_at))
+        entry.sock = None
+        entry.deadline = _INF
+        server.inflight -= 1
+        now = self._loop.time()
+        if server.refused_until > now:
+            entry.error = CONNECTION_REFUSED  # (its ICMP error was not reported)
+        else:
+            entry.error = TIMEOUT
+            server.lost(entry.serial, self._sent)
+        server.failed(now)
+        self._failed(entry)
+
+    def _send_failed(self, entry: _Pending, exc: OSError) -> None:
+        """The latest attempt's datagram never left (EPERM, ENOBUFS, EAGAIN...): lost,
+        through no fault of the server; tried again on the next tick."""
+        sock = entry.sock
+        assert sock is not None
+        server = sock.server
         del sock.pending[entry.qid]
         entry.sock = None
-        sock.server.failed(self._loop.time())
-        if entry.attempt < self._tries:
-            self._send(entry)
-        else:
-            entry.done(self._result(entry.query, entry.started, status, error=error))
+        entry.deadline = _INF
+        server.inflight -= 1
+        server.stats.send_errors += 1
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        entry.error = f"send failed: {reason}"
+        self._resend.append(entry)
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._tick, self._on_timer)
 
-    # endings
+    def _failed(self, entry: _Pending) -> None:
+        """`entry`'s latest attempt failed (it is no longer in flight): another while tries
+        remain, else the result for `entry.error`."""
+        if entry.attempt < self._tries and not self._closed:
+            self._retry(entry)
+            return
+        status = Status.TIMEOUT if entry.error == TIMEOUT else Status.ERROR
+        self._end(entry)
+        entry.done(self._result(entry.query, entry.started, status, error=entry.error))
 
-    def _hand_over(self, entry: _Pending) -> None:
-        """Let c-ares answer what this engine cannot."""
-        self._fallback.submit(entry.query, entry.done)
+    def _retry(self, entry: _Pending) -> None:
+        """Queue `entry`'s next attempt ahead of the queries not yet asked."""
+        self._backlog.appendleft(entry)
+        self._wake()
 
     def _refused(self, s: _Socket) -> None:
         """`s`'s server refuses datagrams (an ICMP error, for any of those sent on `s`):
-        each query waiting there has failed an attempt at it, and is tried again (on the
-        next server) while tries remain."""
-        for entry in list(s.pending.values()):
-            self._failed_attempt(entry, Status.ERROR, CONNECTION_REFUSED)
+        it is set aside, and each query whose latest attempt waits there is asked again,
+        on the next server, without using up a try while another server may answer."""
+        server = s.server
+        server.refused(self._loop.time(), self._floor)
+        others = len(self._servers) - 1
+        for qid, entry in list(s.pending.items()):
+            if entry.sock is not s or entry.qid != qid:
+                continue  # only an earlier attempt was there: the later one still counts
+            server.stats.failed += 1
+            self._forget_current(entry)
+            entry.error = CONNECTION_REFUSED
+            if entry.refusals < others:
+                entry.refusals += 1
+                entry.attempt -= 1
+            self._failed(entry)
+
+    def _forget_current(self, entry: _Pending) -> None:
+        """Drop `entry`'s latest attempt, in flight: its place in the window is free and
+        its id no longer counts."""
+        sock = entry.sock
+        assert sock is not None
+        del sock.pending[entry.qid]
+        sock.server.inflight -= 1
+        entry.sock = None
+        entry.deadline = _INF
+
+    @staticmethod
+    def _forget_earlier(entry: _Pending, server: _Server, qid: int) -> None:
+        """Drop the earlier attempt `qid` of `entry` at `server` (it has had its reply)."""
+        assert entry.earlier is not None
+        entry.earlier = [a for a in entry.earlier if not (a[0].server is server and a[1] == qid)]
+        for s in (*server.sockets, *server.retired):
+            if s.pending.get(qid) is entry:
+                del s.pending[qid]
+
+    def _end(self, entry: _Pending) -> None:
+        """`entry` has its result: free its place in the window, forget all its ids."""
+        entry.ended = True
+        if entry.sock is not None:
+            self._forget_current(entry)
+        if entry.earlier is not None:
+            for s, qid, _ in entry.earlier:
+                if s.pending.get(qid) is entry:
+                    del s.pending[qid]
+            entry.earlier = None
 
     @staticmethod
     def _result(query: Query, started: float, status: Status, **fields: object) -> Result:
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started if started else 0.0
         return Result.for_query(query, status, source=Source.DNS, elapsed=elapsed, **fields)
 
     async def aclose(self) -> None:
-        """Answer everything in flight with an ERROR result and close the sockets."""
+        """Answer everything in flight or waiting with an ERROR result; close the sockets."""
         if self._closed:
             return
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        ended: dict[int, _Pending] = {}
         for server in self._servers:
             for s in (*server.sockets, *server.retired):
                 self._loop.remove_reader(s.sock.fileno())
                 for entry in s.pending.values():
-                    entry.sock = None
-                    entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
+                    ended[id(entry)] = entry
                 s.pending.clear()
                 s.sock.close()
+        for entry in (*self._backlog, *self._resend):
+            ended[id(entry)] = entry
+        self._backlog.clear()
+        self._resend.clear()
+        for entry in ended.values():
+            entry.sock = None
+            entry.earlier = None
+            entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
