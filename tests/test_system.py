@@ -5,6 +5,7 @@ fallback. Only inside the private network namespace of scripts/test, where
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from resolver import Fallback, Resolver, Source, Status
+from resolver import Fallback, Query, RecordType, Resolver, Source, Status
+from resolver.engines.system import HostsFile
+from resolver.names import parse_line
 from resolver.testing import LoopbackDNSServer, serve_in_thread
 from tests._env import require_sandbox
 from tests.zones import ZONE
@@ -27,6 +30,11 @@ HOSTS = """\
 """
 
 
+def write_hosts(text: str) -> None:
+    """Replace the sandbox's private /etc/hosts (the `hosts_file` fixture restores it)."""
+    Path("/etc/hosts").write_text(text)
+
+
 @pytest.fixture
 def hosts_file() -> Iterator[None]:
     require_sandbox()
@@ -37,6 +45,27 @@ def hosts_file() -> Iterator[None]:
         yield
     finally:
         path.write_text(before)
+
+
+SEARCH = "corp.internal"
+
+
+@pytest.fixture
+def search_domain() -> Iterator[str]:
+    """A `search` line in the sandbox's /etc/resolv.conf (restored afterwards)."""
+    require_sandbox()
+    path = Path("/etc/resolv.conf")
+    before = path.read_text()
+    path.write_text(f"{before}search {SEARCH}\n")
+    try:
+        yield SEARCH
+    finally:
+        path.write_text(before)
+
+
+def searched(server: LoopbackDNSServer) -> list[str]:
+    """The names the server was asked with the search domain appended."""
+    return [q.name for q in server.queries if q.name.lower().endswith(SEARCH)]
 
 
 @pytest.fixture
@@ -144,3 +173,75 @@ def test_cli_with_the_system_resolver(hosts_file: None, tmp_path: Path) -> None:
         ["192.0.2.77"],
     )
     assert (rows[3]["status"], rows[3]["source"]) == ("NXDOMAIN", "dns")
+
+
+async def test_only_asks_absolute_names_and_reads_the_hosts_file(
+    system_dns: LoopbackDNSServer, search_domain: str
+) -> None:
+    async with Resolver(fallback="only") as r:
+        missing = await r.lookup("nowhere.zone.test")
+        single = await r.lookup("printer")
+        local = await r.lookup("hosts-only.zone.test", "AAAA")
+        www = await r.lookup("www.zone.test", "AAAA")
+    assert (missing.status, missing.source) == (Status.NXDOMAIN, Source.SYSTEM)
+    assert single.answers == (ip_address("192.0.2.78"),)
+    assert local.answers == (ip_address("2001:db8::77"),)
+    assert www.answers == (ip_address("2001:db8::1"),)
+    assert searched(system_dns) == []
+    assert system_dns.count("nowhere.zone.test") == 1
+    assert system_dns.count("printer") + system_dns.count("hosts-only.zone.test") == 0
+
+
+def _ask(hosts: HostsFile, line: str, rtype: str = "A") -> tuple[object, ...]:
+    query = parse_line(line, 1, [RecordType.parse(rtype)])[0]
+    assert isinstance(query, Query)
+    return hosts.lookup(query)
+
+
+def test_hosts_file_is_parsed_as_glibc_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_text(
+        "# a comment line\n"
+        "127.0.0.1\tlocalhost\n"
+        "192.0.2.10  Web.Example.TEST. www.example.test  # canonical name, then an alias\n"
+        "192.0.2.11 www.example.test\n"
+        "192.0.2.10 www.example.test\n"  # the same address again: one answer
+        "2001:db8::10 web.example.test\n"
+        "fe80::1%eth0 link.example.test\n"
+        "192.0.2.12\n"  # no name: ignored
+        "not-an-address bad.example.test\n"
+        "192.0.2.13 later.example.test web.example.test\n"
+    )
+    hosts = HostsFile(path)
+    assert _ask(hosts, "web.example.test") == (
+        ip_address("192.0.2.10"),
+        ip_address("192.0.2.13"),
+    )
+    assert _ask(hosts, "WWW.example.test.") == (
+        ip_address("192.0.2.10"),
+        ip_address("192.0.2.11"),
+    )
+    assert _ask(hosts, "web.example.test", "AAAA") == (ip_address("2001:db8::10"),)
+    assert _ask(hosts, "link.example.test", "AAAA") == (ip_address("fe80::1"),)
+    assert _ask(hosts, "localhost") == (ip_address("127.0.0.1"),)
+    assert _ask(hosts, "localhost", "AAAA") == ()
+    assert _ask(hosts, "bad.example.test") == ()
+    assert _ask(hosts, "web.example.test", "MX") == ()
+    assert _ask(hosts, "192.0.2.10") == ("web.example.test",)  # the first line's first name
+    assert _ask(hosts, "192.0.2.13") == ("later.example.test",)
+    assert _ask(hosts, "2001:db8::10") == ("web.example.test",)
+    assert _ask(hosts, "192.0.2.12") == ()
+
+
+def test_hosts_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    hosts = HostsFile(path)
+    assert _ask(hosts, "a.example.test") == ()  # no file: no entries
+    path.write_text("192.0.2.1 a.example.test\n")
+    assert _ask(hosts, "a.example.test") == (ip_address("192.0.2.1"),)
+    mtime = path.stat().st_mtime_ns
+    path.write_text("192.0.2.2 a.example.test\n")  # the same size and inode: the mtime tells
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))  # even within one clock tick
+    assert _ask(hosts, "a.example.test") == (ip_address("192.0.2.2"),)
+    path.unlink()
+    assert _ask(hosts, "a.example.test") == ()
