@@ -4,6 +4,7 @@ fallback. Only inside the private network namespace of scripts/test, where
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from resolver import Fallback, Query, RecordType, Resolver, Source, Status
-from resolver.engines.system import HostsFile
+from resolver.engines.system import HOSTS_RECHECK, HostsFile
 from resolver.names import parse_line
 from resolver.testing import Fault, LoopbackDNSServer, serve_in_thread
 from tests._env import require_sandbox
@@ -287,8 +288,10 @@ async def test_hosts_file_changes_are_seen(system_dns: LoopbackDNSServer) -> Non
     async with Resolver(timeout=0.5) as r:
         before = await r.lookup("added.zone.test")
         write_hosts(HOSTS + "192.0.2.99 added.zone.test\n")
+        await asyncio.sleep(HOSTS_RECHECK + 0.1)
         after = await r.lookup("added.zone.test")
         write_hosts(HOSTS)
+        await asyncio.sleep(HOSTS_RECHECK + 0.1)
         removed = await r.lookup("added.zone.test")
     assert (before.status, before.source) == (Status.NXDOMAIN, Source.DNS)
     assert (after.status, after.source) == (Status.NOERROR, Source.SYSTEM)
@@ -339,7 +342,7 @@ def test_hosts_file_is_parsed_as_glibc_reads_it(tmp_path: Path) -> None:
 
 def test_hosts_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
-    hosts = HostsFile(path)
+    hosts = HostsFile(path, recheck=0)
     assert _ask(hosts, "a.example.test") == ()  # no file: no entries
     path.write_text("192.0.2.1 a.example.test\n")
     assert _ask(hosts, "a.example.test") == (ip_address("192.0.2.1"),)
@@ -349,3 +352,12 @@ def test_hosts_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
     assert _ask(hosts, "a.example.test") == (ip_address("192.0.2.2"),)
     path.unlink()
     assert _ask(hosts, "a.example.test") == ()
+
+
+def test_hosts_file_changes_are_checked_at_most_every_recheck_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_text("192.0.2.1 a.example.test\n")
+    hosts = HostsFile(path, recheck=3600)
+    assert _ask(hosts, "a.example.test") == (ip_address("192.0.2.1"),)
+    path.write_text("192.0.2.2 a.example.test b.example.test\n")
+    assert _ask(hosts, "b.example.test") == ()  # not looked at again within the hour

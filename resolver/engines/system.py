@@ -10,6 +10,7 @@ hosts-file entries, which is why the file is read here first. A, AAAA and PTR on
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import time
@@ -22,6 +23,8 @@ __all__ = ["HOSTS_PATH", "SYSTEM_TYPES", "HostsFile", "SystemEngine"]
 
 #: The hosts file the system resolver's `files` source reads.
 HOSTS_PATH = "/etc/hosts"
+#: Seconds between checks whether the hosts file changed.
+HOSTS_RECHECK = 0.5
 
 #: Record types the system resolver can answer.
 SYSTEM_TYPES = frozenset({RecordType.A, RecordType.AAAA, RecordType.PTR})
@@ -49,12 +52,17 @@ class HostsFile:
     """The hosts file, parsed as glibc's `files` source reads it: `ADDRESS NAME [ALIAS...]`
     lines, `#` comments, names compared without case or a trailing dot.
 
-    Parsed on first use and again whenever the file changes (its inode, size, mtime or
-    ctime; one `stat` a lookup); a missing or unreadable file has no entries.
+    Parsed on first use and again when the file has changed (its inode, size, mtime or
+    ctime), checked at most every `recheck` seconds (a `stat` costs more than the lookup);
+    a missing or unreadable file has no entries.
     """
 
-    def __init__(self, path: str | os.PathLike[str] = HOSTS_PATH) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] = HOSTS_PATH, *, recheck: float = HOSTS_RECHECK
+    ) -> None:
         self.path = path
+        self.recheck = recheck
+        self._next_check = -math.inf
         self._stamp: tuple[int, ...] | None = _UNREAD
         self._forward: dict[tuple[str, int], tuple[IPAddress, ...]] = {}
         self._reverse: dict[IPAddress, str] = {}
@@ -72,6 +80,10 @@ class HostsFile:
         return self._forward.get((_key(query.name), version), ())
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.recheck
         try:
             st = os.stat(self.path)
             stamp: tuple[int, ...] | None = (
