@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from resolver.engines import CLOSED, Done
 from resolver.model import Answer, Query, RecordType, Result, Source, Status
 
-__all__ = ["HOSTS_PATH", "SYSTEM_TYPES", "HostsFile", "SystemEngine"]
+__all__ = ["HOSTS_PATH", "HOSTS_RECHECK", "SYSTEM_TYPES", "HostsFile", "SystemEngine"]
 
 #: The hosts file the system resolver's `files` source reads.
 HOSTS_PATH = "/etc/hosts"
