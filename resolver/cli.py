@@ -193,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback",
         choices=[f.value for f in Fallback],
         default=Fallback.AUTO.value,
-        help="when to ask the system resolver (getaddrinfo) for A/AAAA/PTR: auto (after "
-        "NXDOMAIN or a failure, only with the system's nameservers), always, never, "
-        "only (default: auto)",
+        help="when to consult the system resolver for A/AAAA/PTR: auto (only with the "
+        "system's nameservers: the hosts file after NXDOMAIN/SERVFAIL, also getaddrinfo "
+        "after TIMEOUT/ERROR), always, never, only (default: auto)",
     )
     _add_query_options(resolve, default_types="A")
     _add_output_options(resolve)

@@ -29,7 +29,9 @@ class EngineName(enum.Enum):
 
 
 class Fallback(enum.Enum):
-    """When the system resolver (getaddrinfo/getnameinfo) is asked; see the README."""
+    """When the system resolver is consulted: the hosts file after NXDOMAIN or SERVFAIL,
+    also getaddrinfo/getnameinfo after TIMEOUT or ERROR (never more DNS queries for a
+    name DNS answered, never a search domain); see the README."""
 
     AUTO = "auto"  #: after a DNS failure or NXDOMAIN, unless nameservers are pinned
     ALWAYS = "always"  #: after a DNS failure or NXDOMAIN, even with pinned nameservers
@@ -37,8 +39,11 @@ class Fallback(enum.Enum):
     ONLY = "only"  #: the system resolver only (A, AAAA and PTR)
 
 
-#: DNS outcomes after which the fallback asks the system resolver.
+#: DNS outcomes after which the fallback reads the hosts file (no DNS query).
 FALLBACK_AFTER = frozenset({Status.NXDOMAIN, Status.TIMEOUT, Status.SERVFAIL, Status.ERROR})
+#: DNS outcomes after which it also asks getaddrinfo/getnameinfo: DNS gave no answer at
+#: all. After NXDOMAIN or SERVFAIL the system's DNS would only be asked the same again.
+SYSTEM_AFTER = frozenset({Status.TIMEOUT, Status.ERROR})
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_TRIES = 3
@@ -195,10 +200,17 @@ class Resolver:
                     done(dns_result)
                     return
 
-                def pick(result: Result) -> None:
-                    done(result if result.status is Status.NOERROR else dns_result)
+                def pick(result: Result | None) -> None:
+                    if result is None or result.status is not Status.NOERROR:
+                        done(dns_result)
+                    else:  # elapsed: from the DNS query's start to this answer
+                        done(result._replace(elapsed=dns_result.elapsed + result.elapsed))
 
-                system.submit(query, pick)
+                local = system.from_hosts(query)
+                if local is not None or dns_result.status not in SYSTEM_AFTER:
+                    pick(local)
+                else:
+                    system.submit(query, pick)
 
             dns.submit(query, after_dns)
 
