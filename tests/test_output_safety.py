@@ -282,3 +282,13 @@ def test_an_input_that_is_not_the_output_is_fine(
     proc = cli("resolve", str(hosts), "-", "-n", server.nameserver, "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert len(out.read_text().splitlines()) == 3
+
+
+def test_an_output_that_is_an_input_is_refused_with_workers_too(
+    tmp_path: Path, server: LoopbackDNSServer
+) -> None:
+    hosts = tmp_path / "hosts.jsonl"
+    hosts.write_text(HOSTS)
+    args = ["resolve", str(hosts), "-n", server.nameserver, "--workers", "2", "-o", str(hosts)]
+    refused(cli(*args), str(hosts), "input")
+    assert hosts.read_text() == HOSTS
