@@ -127,7 +127,13 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: stdout); an existing SQLite database keeps its other "
+        "tables, and an input file is never taken as the output",
+    )
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -312,6 +318,7 @@ async def _resolve(
     default_types: Sequence[RecordType] = (RecordType.A,),
 ) -> int:
     # Every setting and file is checked before the output file is created.
+    _check_output_is_no_input(args.output, files, getattr(args, "resolvers", None))
     resolver = _make_resolver(args, nameservers)
     share = getattr(args, "worker", None)
     ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
@@ -359,6 +366,34 @@ async def _resolve(
         print(f"resolver: {summary}{kept}", file=sys.stderr)
         _print_servers(resolver)
     return _exit_code(caught)
+
+
+def _check_output_is_no_input(
+    output: str | None, files: Sequence[str], resolvers: str | None
+) -> None:
+    """Refuse an output that is one of the inputs (the same file by device and inode:
+    through a symlink or hard link too, or standard input redirected from it): writing it
+    would destroy what is still to be read."""
+    if output in (None, "-"):
+        return
+    try:
+        out = os.stat(output)
+    except OSError:
+        return  # not there yet (or unreachable: opening it says why)
+    named = [(f, f"the input file {f}") for f in files if f != "-"]
+    if resolvers:
+        named.append((resolvers, f"the --resolvers file {resolvers}"))
+    for path, what in named:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(out, os.stat(path)):
+                raise ResolverError(f"-o {output} is {what}: write the results to another file")
+    if "-" in files:
+        with contextlib.suppress(OSError, ValueError):
+            if os.path.samestat(out, os.fstat(sys.stdin.fileno())):
+                raise ResolverError(
+                    f"-o {output} is the standard input (redirected from it): "
+                    "write the results to another file"
+                )
 
 
 def _print_servers(resolver: Resolver) -> None:

@@ -53,7 +53,9 @@ _new = tuple.__new__  # NamedTuple(...) without its Python-level __new__, for pe
 _SOA_TAIL = struct.Struct("!IIIII")
 _SRV_HEAD = struct.Struct("!HHH")
 _QR, _QR_OPCODE, _TC, _RCODE = 0x8000, 0xF800, 0x0200, 0x000F
-_NOERROR, _NXDOMAIN = 0, 3
+_NOERROR, _SERVFAIL, _NXDOMAIN = 0, 2, 3
+#: The rcodes whose reply's CNAME chain is kept (see `Decoded`).
+_CHAINED = frozenset({_NOERROR, _SERVFAIL, _NXDOMAIN})
 
 # c-ares' rendering of a name's bytes: printable ASCII but `".;\()@$` as is, those with a
 # backslash, the rest as \DDD.
@@ -76,7 +78,9 @@ class Mismatch(WireError):
 class Decoded(NamedTuple):
     """A reply to the query: RCODE, TC, the answers and their smallest TTL, the CNAME chain.
 
-    `answers`, `ttl` and `cnames` are empty / None unless rcode is 0 and TC is clear.
+    `answers` and `ttl` are empty / None unless rcode is 0 and TC is clear; `cnames` is
+    also kept for NXDOMAIN (a dangling CNAME: the chain's end does not exist) and SERVFAIL
+    (a resolver that followed the chain, then failed), and empty for other rcodes.
     `rcode` includes the extended bits of any OPT record, as c-ares reads them (a truncated
     reply is not read past its question: its rcode is the header's).
     """
@@ -633,13 +637,15 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
                 return decoded
 
     # Every record is read and checked as c-ares would (it calls the whole reply malformed
-    # for one bad record anywhere); only the answers of a NOERROR reply are decoded.
+    # for one bad record anywhere); only the answers of a NOERROR reply are decoded, and
+    # the CNAMEs of the answer section of the replies whose chain is kept.
     lower = qname.lower()
     seen = {12: asked}
     decode = _DECODE[qtype]
     found: list[tuple[bytes, int, Answer]] = []
     cname_of: dict[bytes, bytes] = {}
     answering = 0 if rcode else ancount
+    chaining = ancount if rcode in _CHAINED else 0
     for i in range(ancount + nscount + arcount):
         # The owner, read with the fixed fields in one go when it is a pointer to a name
         # already read (the question, a target) or the root (OPT).
@@ -670,7 +676,7 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         elif rtype in _CHECK:
             if rclass not in _CLASSES:
                 raise WireError(f"record of class {rclass}")
-            if rtype == _CNAME and i < answering:
+            if rtype == _CNAME and i < chaining:
                 target, after = _name(packet, off, seen)
                 if after != end:
                     raise WireError("name does not fill the rdata")
@@ -683,7 +689,7 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         elif rtype in _UNSUPPORTED:
             raise WireError(f"record of type {rtype} left to c-ares")
         off = end
-    if rcode:
+    if rcode and not cname_of:
         return _empty(rcode, False)
 
     # The CNAME chain from the asked name, then the answers owned by its end.
@@ -695,6 +701,12 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
             if owner == lower or owner in chain or len(chain) == _MAX_CHAIN:
                 raise WireError("CNAME loop or chain too long: left to c-ares")
             chain.append(owner)
+    if rcode:
+        return (
+            Decoded(rcode, False, (), None, tuple(map(_text, chain)))
+            if chain
+            else _empty(rcode, False)
+        )
     answers: list[Answer] = []
     least: int | None = None
     if not found and not chain:

@@ -9,7 +9,6 @@ every committed batch. Addresses become text (or packed bytes) here and nowhere 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -325,9 +324,12 @@ class SqliteWriter:
     rolls back an unfinished transaction. A failed insert raises `OSError` (like a failed
     write of the other writers), with SQLite's message.
 
-    A new writer replaces the database at `path` (and its `-wal` / `-shm` files);
-    `append=True` adds to the `results` table of an existing one (creating the table if
-    needed) and refuses a `results` table that is not ours.
+    An existing database is never replaced: the table `results` is created in it (its
+    other tables, views and indexes are left alone), or an empty `results` table of ours
+    is used. Refused with `ResolverError`, before anything in the file changes: a file
+    that is not an SQLite database, a `results` that is not ours (another shape, a view,
+    or a column of its own that a row cannot leave out), and, unless `append=True` (a
+    resumed run adds to the rows already there), a `results` table that holds rows.
     """
 
     def __init__(self, path: str, *, append: bool = False, batch: int = _SQLITE_BATCH) -> None:
@@ -335,23 +337,13 @@ class SqliteWriter:
         self._batch = max(1, batch)
         self._rows: list[tuple[Any, ...]] = []
         try:
-            if not append:
-                for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(name)
             self._db = sqlite3.connect(path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise ResolverError(f"cannot write {path}: {message}") from exc
+        except sqlite3.Error as exc:
+            raise ResolverError(f"cannot write {path}: {exc}") from exc
         try:
+            _check_results_table(self._db, path, append=append)  # before changing anything
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            columns = [row[1] for row in self._db.execute("PRAGMA table_info(results)")]
-            if columns and not set(SQLITE_COLUMNS) <= set(columns):
-                raise ResolverError(
-                    f"cannot append to {path}: its table results is not resolver output "
-                    f"(columns: {', '.join(columns)})"
-                )
             self._db.executescript(f"BEGIN;\n{SQLITE_SCHEMA}COMMIT;")
         except sqlite3.Error as exc:
             self._db.close()
@@ -414,6 +406,46 @@ class SqliteWriter:
             self.flush()
         finally:
             self._db.close()
+
+
+def _check_results_table(db: sqlite3.Connection, path: str, *, append: bool) -> None:
+    """Raise `ResolverError` unless rows of ours can go into `db`'s `results` (or the table
+    can be created): see `SqliteWriter`. Reads only."""
+    kinds = [
+        kind for (kind,) in db.execute("SELECT type FROM sqlite_master WHERE name = 'results'")
+    ]
+    if not kinds:
+        return
+    if kinds != ["table"]:
+        raise ResolverError(
+            f"cannot write {path}: its results is a {kinds[0]}, not resolver output; "
+            "choose another file"
+        )
+    # (cid, name, type, notnull, default, pk) for each column
+    columns = {row[1]: row for row in db.execute("PRAGMA table_info(results)")}
+    missing = [c for c in SQLITE_COLUMNS if c not in columns]
+    required = [
+        name
+        for name, (_, _, _, notnull, default, pk) in columns.items()
+        if name not in SQLITE_COLUMNS and notnull and default is None and not pk
+    ]
+    if missing or required:
+        why = (
+            f"it has no {', '.join(missing)}"
+            if missing
+            else (f"its column {', '.join(required)} is NOT NULL without a default")
+        )
+        raise ResolverError(
+            f"cannot write {path}: its table results is not resolver output ({why}; "
+            f"columns: {', '.join(columns)}); choose another file"
+        )
+    if not append:
+        (rows,) = db.execute("SELECT count(*) FROM results").fetchone()
+        if rows:
+            raise ResolverError(
+                f"{path} already holds {rows:,} rows in its table results: --resume continues "
+                "that run; to start afresh, choose another file (or DROP TABLE results)"
+            )
 
 
 def format_for(path: str | None, format: str | None) -> str:

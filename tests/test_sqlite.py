@@ -334,9 +334,22 @@ def test_append_adds_to_an_existing_database(tmp_path: Path) -> None:
         writer.write(result)
     writer.close()
     assert rows(path) == [expected_row(r) for r in results]
-    # without append, the database is replaced
-    write_all(path, results[:1])
-    assert count(path) == 1
+    # without append (a new run), a database that holds results is refused, untouched
+    with pytest.raises(ResolverError, match=r"already holds 11 rows .* --resume"):
+        open_writer(str(path))
+    assert rows(path) == [expected_row(r) for r in results]
+
+
+def test_a_new_writer_keeps_the_other_tables(tmp_path: Path) -> None:
+    path = tmp_path / "mine.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("INSERT INTO notes VALUES ('kept')")
+        db.commit()
+    write_all(path, sample()[:2])
+    assert count(path) == 2
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
 
 
 def test_append_creates_a_missing_database_or_table(tmp_path: Path) -> None:
@@ -354,29 +367,39 @@ def test_append_creates_a_missing_database_or_table(tmp_path: Path) -> None:
         assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
 
 
-def test_append_refuses_a_foreign_results_table(tmp_path: Path) -> None:
+@pytest.mark.parametrize("append", [False, True])
+def test_a_foreign_results_table_is_refused(tmp_path: Path, append: bool) -> None:
     path = tmp_path / "foreign.db"
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("CREATE TABLE results (score INTEGER)")
         db.commit()
+    before = path.read_bytes()
     with pytest.raises(ResolverError, match="not resolver output"):
-        open_writer(str(path), append=True)
+        open_writer(str(path), append=append)
+    assert path.read_bytes() == before
 
 
-def test_append_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("append", [False, True])
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path, append: bool) -> None:
     path = tmp_path / "notes.db"
     path.write_text("not a database, just text\n" * 100)
     with pytest.raises(ResolverError, match="cannot write"):
-        open_writer(str(path), append=True)
-    assert path.read_text().startswith("not a database")
+        open_writer(str(path), append=append)
+    assert path.read_text() == "not a database, just text\n" * 100
 
 
-def test_a_new_writer_replaces_a_stale_wal(tmp_path: Path) -> None:
+def test_a_killed_runs_database_is_no_new_output(tmp_path: Path) -> None:
+    """Its committed rows (still in the WAL) count: a new run is refused, --resume goes on."""
     path = tmp_path / "out.db"
     subprocess.run([sys.executable, "-c", KILLED_RUN, str(path)], check=False)
     assert os.path.exists(f"{path}-wal")
-    write_all(path, sample()[:1])
-    assert count(path) == 1
+    with pytest.raises(ResolverError, match="already holds 200 rows"):
+        open_writer(str(path))
+    assert count(path) == 200
+    write_all(
+        path, [Result("x.test", "x.test", RecordType.A, Status.NXDOMAIN, line=201)], append=True
+    )
+    assert count(path) == 201
 
 
 def test_the_unique_index_rejects_a_duplicate_row(tmp_path: Path) -> None:

@@ -310,13 +310,43 @@ def test_truncated_reply() -> None:
 
 @pytest.mark.parametrize("rcode", [1, 2, 3, 4, 5, 9, 12])
 def test_rcodes(rcode: int) -> None:
+    """No answers but for NOERROR; the CNAME chain kept for SERVFAIL and NXDOMAIN (a
+    dangling CNAME), as the c-ares engine keeps it."""
     soa = name("test") + name("h.test") + bytes(20)
     packet = reply(
         rr(HERE, CNAME, name("b.test")),
+        rr(name("b.test"), A, b"\1\2\3\4"),
         flags=0x8580 | rcode,
         authority=(rr(b"\xc0\x0e", SOA_T, soa),),
     )
-    assert decode(packet) == Decoded(rcode, False, (), None, ())
+    chain = ("b.test",) if rcode in (2, 3) else ()
+    assert decode(packet) == Decoded(rcode, False, (), None, chain)
+
+
+@pytest.mark.parametrize("rcode", [2, 3])
+def test_rcodes_keep_a_chain_of_several_steps_in_any_order(rcode: int) -> None:
+    packet = reply(
+        rr(name("C.test"), CNAME, name("d.test")),
+        rr(HERE, CNAME, name("B.Test")),
+        rr(name("b.test"), CNAME, name("c.TEST")),
+        rr(name("unrelated.test"), CNAME, name("e.test")),
+        flags=0x8580 | rcode,
+    )
+    assert decode(packet) == Decoded(rcode, False, (), None, ("b.test", "c.test", "d.test"))
+
+
+@pytest.mark.parametrize("rcode", [2, 3])
+def test_rcodes_leave_a_cname_loop_to_cares(rcode: int) -> None:
+    packet = reply(
+        rr(HERE, CNAME, name("b.test")), rr(name("b.test"), CNAME, HERE), flags=0x8580 | rcode
+    )
+    with pytest.raises(WireError, match="CNAME loop"):
+        decode(packet)
+
+
+def test_an_nxdomain_for_a_cname_question_has_no_chain() -> None:
+    packet = reply(rr(HERE, CNAME, name("b.test")), qtype=CNAME, flags=0x8583)
+    assert decode(packet, qtype=CNAME) == Decoded(3, False, (), None, ())
 
 
 def test_extended_rcode() -> None:  # BADVERS: 16 = the OPT's 1 << 4 | the header's 0
@@ -689,6 +719,10 @@ def two_cnames(q: bytes) -> bytes:
     )
 
 
+def with_rcode(packet: bytes, rcode: int) -> bytes:
+    return packet[:3] + bytes([packet[3] & 0xF0 | rcode]) + packet[4:]
+
+
 def bad_soa(rcode: int) -> Callable[[bytes], bytes]:
     answers = () if rcode else (ANSWER,)
     return lambda q: reply(
@@ -710,6 +744,14 @@ CANNED: list[tuple[int, Callable[[bytes], bytes]]] = [
     (A, cname_loop),
     (A, two_cnames),
     (A, lambda q: reply(rr(HERE, A, b"\1\2\3\4"), qname=q.upper())),
+    # a dangling chain: NXDOMAIN (and SERVFAIL) with the CNAMEs, out of order, mixed case
+    (A, lambda q: with_rcode(chain_out_of_order(q), 3)),
+    (AAAA, lambda q: with_rcode(chain_out_of_order(q, AAAA), 3)),
+    (MX_T, lambda q: with_rcode(chain_out_of_order(q, MX_T), 3)),
+    (A, lambda q: with_rcode(chain_out_of_order(q), 2)),
+    (A, lambda q: with_rcode(two_cnames(q), 3)),
+    (A, lambda q: with_rcode(cname_loop(q), 3)),
+    (CNAME, lambda q: with_rcode(reply(rr(HERE, CNAME, name("b.test")), qname=q, qtype=CNAME), 3)),
 ]
 MALFORMED: list[tuple[int, Callable[[bytes], bytes]]] = [
     (A, lambda q: reply(rr(HERE, A, b"\1\2\3"), qname=q)),
@@ -771,7 +813,9 @@ def decodes_or_fails(packet: bytes, qtype: int) -> None:
     assert isinstance(result, Decoded)
     assert all(isinstance(c, str) for c in result.cnames)
     assert (result.ttl is None) == (not result.answers)
-    assert (result.rcode == 0 and not result.truncated) or not (result.answers or result.cnames)
+    assert (result.rcode == 0 and not result.truncated) or not result.answers
+    # the chain is kept for NOERROR, SERVFAIL and NXDOMAIN only
+    assert (result.rcode in (0, 2, 3) and not result.truncated) or not result.cnames
 
 
 @PROPERTY

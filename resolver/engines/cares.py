@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, NamedTuple
 
 import pycares
+from pycares.utils import parse_name
 
 from resolver.engines import (
     CLOSED,
@@ -119,25 +120,38 @@ def _answer(qtype: int, data: Any) -> Answer | None:
     return None
 
 
-def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str, Any]]:
-    """Status and result fields from the answer section: follow the CNAME chain from the
-    asked name, then take the records of the asked type owned by the chain's end."""
-    qtype = query.type.value
+def _follow(query: Query, records: Sequence[Any]) -> tuple[str, list[str], str | None]:
+    """The CNAME chain of the answer section from the asked name: its end, the names on
+    the way, and why it was cut short (a loop, too many steps) or None."""
+    owner, chain = query.name.lower(), list[str]()
+    if query.type is RecordType.CNAME:
+        return owner, chain, None
     cname_of = {
         r.name.lower(): str(r.data.cname).lower()
         for r in records
         if r.type == RecordType.CNAME.value
     }
-    owner, chain = query.name.lower(), list[str]()
-    if qtype != RecordType.CNAME.value:
-        seen = {owner}
-        while owner in cname_of:
-            owner = cname_of[owner]
-            if owner in seen or len(chain) == MAX_CHAIN:
-                error = "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CHAIN} steps"
-                return Status.ERROR, {"cnames": tuple(chain), "error": error}
-            seen.add(owner)
-            chain.append(owner)
+    seen = {owner}
+    while owner in cname_of:
+        owner = cname_of[owner]
+        if owner in seen or len(chain) == MAX_CHAIN:
+            return (
+                owner,
+                chain,
+                "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CHAIN} steps",
+            )
+        seen.add(owner)
+        chain.append(owner)
+    return owner, chain, None
+
+
+def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str, Any]]:
+    """Status and result fields from the answer section: follow the CNAME chain from the
+    asked name, then take the records of the asked type owned by the chain's end."""
+    qtype = query.type.value
+    owner, chain, cut = _follow(query, records)
+    if cut is not None:
+        return Status.ERROR, {"cnames": tuple(chain), "error": cut}
     answers: list[Answer] = []
     ttls: list[int] = []
     for r in records:
@@ -152,6 +166,71 @@ def parse_answer(query: Query, records: Sequence[Any]) -> tuple[Status, dict[str
     fields["answers"] = tuple(answers)
     fields["ttl"] = min(ttls)
     return Status.NOERROR, fields
+
+
+#: Errors whose reply's CNAME chain the result keeps: NXDOMAIN (a dangling CNAME) and
+#: SERVFAIL (a resolver that followed the chain, then failed), as the wire engine does.
+_CHAINED = frozenset({_E.ARES_ENOTFOUND, _E.ARES_ESERVFAIL})
+
+Callback = Callable[[Any, int | None], None]
+
+# pycares 5 hands a query's callback the parsed reply only on success: for NXDOMAIN it
+# gives ARES_ENOTFOUND and None, though c-ares passes the reply along (and its answer
+# section holds a dangling CNAME). So queries are started as `Channel.query` starts them
+# (`ares_query_dnsrec`, under the channel's lock), but with a callback of ours that parses
+# the reply (`pycares.parse_dnsrec`, as pycares does on success) for these errors too.
+# This reaches into pycares' internals (`_ffi`, `_lib`, `Channel._capture_channel`):
+# without them (another pycares), `Channel.query` is used and such chains are lost.
+_ffi: Any = getattr(pycares, "_ffi", None)
+_lib: Any = getattr(pycares, "_lib", None)
+_WAITING: dict[Any, tuple[Callback, Any]] = {}  # handle -> (callback, its pycares channel)
+
+
+def _on_dnsrec(arg: Any, status: int, timeouts: int, dnsrec: Any) -> None:
+    """c-ares' callback for a query started by `_query`."""
+    waiting = _WAITING.pop(arg, None)
+    if waiting is None:  # called twice: the first call alone counts (as in pycares)
+        return
+    result = None
+    if status == _E.ARES_SUCCESS or (status in _CHAINED and dnsrec != _ffi.NULL):
+        try:
+            result, error = pycares.parse_dnsrec(dnsrec)  # type: ignore[no-untyped-call]
+        except Exception:  # the query must end all the same: an exception here is lost
+            result, error = None, _E.ARES_EBADRESP
+        if status == _E.ARES_SUCCESS:
+            status = error or _E.ARES_SUCCESS
+    waiting[0](result, None if status == _E.ARES_SUCCESS else status)
+
+
+try:
+    _ON_DNSREC: Any = _ffi.callback("ares_callback_dnsrec", _on_dnsrec)
+    _query_dnsrec: Any = _lib.ares_query_dnsrec
+    _CLASS_IN: int = _lib.ARES_CLASS_IN
+    if not callable(getattr(pycares.Channel, "_capture_channel", None)):
+        raise AttributeError("pycares.Channel._capture_channel")
+except (AttributeError, TypeError, MemoryError):  # pragma: no cover - another pycares
+    _ON_DNSREC = None
+
+
+def _query(channel: pycares.Channel, name: str, qtype: int, callback: Callback) -> None:
+    """`channel.query(name, qtype, callback=callback)`, but `callback` also gets the reply
+    for NXDOMAIN and SERVFAIL (see `_CHAINED`); raises `AresError` as `query` does."""
+    if _ON_DNSREC is None:  # pragma: no cover - another pycares
+        channel.query(name, qtype, callback=callback)
+        return
+    handle = _ffi.new_handle(callback)
+    _WAITING[handle] = (callback, channel)  # both kept alive until c-ares calls back
+    try:
+        with channel._capture_channel() as ares:
+            status = _query_dnsrec(
+                ares, parse_name(name), _CLASS_IN, qtype, _ON_DNSREC, handle, _ffi.NULL
+            )
+    except BaseException:
+        _WAITING.pop(handle, None)
+        raise
+    if status != _E.ARES_SUCCESS:
+        _WAITING.pop(handle, None)  # c-ares may have called back already: that call counts
+        raise pycares.AresError(status, pycares.errno.strerror(status))
 
 
 class _Channel:
@@ -178,7 +257,7 @@ class _Channel:
         self.in_flight += 1
         self.sent += 1
         try:
-            self.pycares.query(name, qtype, callback=callback)
+            _query(self.pycares, name, qtype, callback)
         finally:
             self._arm_timer()
 
@@ -495,8 +574,14 @@ class CaresEngine:
             alone = errno == _E.ARES_EBADRESP
             self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
+        status = outcome.status
         fields = {"error": outcome.error, "server": stats.nameserver if outcome.replied else None}
-        done(_result(query, started, outcome.status, fields))
+        if result is not None and errno in _CHAINED:
+            _, chain, cut = _follow(query, result.answer)
+            fields["cnames"] = tuple(chain)
+            if cut is not None:
+                status, fields["error"] = Status.ERROR, cut
+        done(_result(query, started, status, fields))
 
     async def aclose(self) -> None:
         """Cancel what is in flight (each gets an ERROR result) and release the sockets."""
