@@ -750,6 +750,14 @@ def all_clients(args: argparse.Namespace, notes: list[str]) -> list[LossClient]:
     return clients
 
 
+def quick_clients(clients: list[LossClient]) -> str:
+    """--quick's default: the resolver rows and massdns -s 1000 (without massdns: blastdns
+    and adnshost, the peers the issue's targets name where massdns is not at hand)."""
+    names = {c.name for c in clients}
+    peers = ["massdns -s 1000"] if "massdns -s 1000" in names else ["blastdns", "adnshost"]
+    return ",".join(["resolve", *(p for p in peers if p in names)])
+
+
 def select(clients: list[LossClient], wanted: str | None) -> list[LossClient]:
     """Clients by name or prefix (`massdns` selects both massdns rows, `resolve` every
     resolver row)."""
@@ -809,7 +817,8 @@ def benchmark(
 ) -> tuple[str, list[Run]]:
     notes: list[str] = []
     digest = tp.snapshot_package(tmp / "src")
-    clients = select(all_clients(args, notes), args.clients)
+    available = all_clients(args, notes)
+    clients = select(available, args.clients or (quick_clients(available) if args.quick else None))
     scenarios = args.scenario_list
     if any(s.unbound for s in scenarios) and not os.access(UNBOUND, os.X_OK):
         raise SystemExit("loss.py: unbound is not installed (scripts/bench --loss installs it)")
@@ -1104,11 +1113,30 @@ def report(
     for client in clients:
         command = shlex.join([*setup.pin, *client.command(setup)]).replace(str(setup.tmp), "$TMP")
         lines.append(f"- {client.name}: `{command}`")
-    lines.append(
-        "- nftables (lossP; sendfailP has the output chain only): `"
-        + Scenario("x", loss=1, send_fail=1).rules(0).replace("\n", " ").replace(" 0 ", " PORT ")
-        + "`"
-    )
+    rules = Scenario("x", loss=1, send_fail=1).rules(0).replace(" 0 ", " PORT ")
+    rule_lines = [t.strip() for t in rules.splitlines() if t.strip().startswith("udp")]
+    lines += [
+        "- nftables, inside the namespace, shown for P = 1 (the bound is P x 100): lossP on an"
+        " input-hook chain `"
+        + "` and `".join(rule_lines[:2])
+        + "`; sendfailP: on an output-hook chain `"
+        + rule_lines[2]
+        + "`",
+    ]
+    if any(scenario.unbound for scenario, _ in plan):
+        lines += [
+            "",
+            "Unbound's configuration (`unbound -d -c CONF`, restarted before every client run):",
+            "",
+            "```",
+            unbound_config(Path("$DIR"), 0, 0)
+            .replace("@0", "@KNOT_PORT")
+            .replace("port: 0", "port: PORT")
+            .rstrip(),
+            "```",
+            "",
+            f"with root hints naming only 127.0.0.1: `{ROOT_HINTS.splitlines()[1]}`",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -1143,7 +1171,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="one more `resolver resolve` row with these extra flags, e.g."
         " '-c 1000 --timeout 0.5' (repeatable; quote them)",
     )
-    parser.add_argument("--quick", action="store_true", help="20,000 names, 1 round, short settle")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="20,000 names, 1 round, short settle; clients (unless --clients): the resolve"
+        " rows and massdns -s 1000 (without MASSDNS: blastdns and adnshost)",
+    )
     parser.add_argument(
         "--client-timeout", type=float, help="seconds before a client is killed (default: scaled)"
     )
