@@ -93,8 +93,8 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
         type=_positive(float),
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help=f"seconds to wait for the first attempt, doubled each round (default: "
-        f"{DEFAULT_TIMEOUT:g})",
+        help=f"the most seconds an attempt waits; sooner retransmissions once a server's "
+        f"round-trip time is known (default: {DEFAULT_TIMEOUT:g})",
     )
     p.add_argument(
         "--tries",

@@ -46,7 +46,7 @@ FALLBACK_AFTER = frozenset({Status.NXDOMAIN, Status.TIMEOUT, Status.SERVFAIL, St
 SYSTEM_AFTER = frozenset({Status.TIMEOUT, Status.ERROR})
 
 DEFAULT_TIMEOUT = 2.0
-DEFAULT_TRIES = 3
+DEFAULT_TRIES = 5
 DEFAULT_CONCURRENCY = 250
 
 
@@ -85,8 +85,8 @@ class Resolver:
 
     Args:
         nameservers: `HOST[:PORT]` IP addresses; None uses the system's (/etc/resolv.conf).
-        timeout: seconds an attempt waits for its reply (doubled after each round over
-            the nameservers).
+        timeout: the most seconds an attempt waits for its reply (the wire engine
+            retransmits sooner once it knows a server's round-trip time; see the README).
         tries: attempts per query in all, each on the next nameserver (timeouts,
             SERVFAIL, REFUSED and malformed replies are retried; see the README).
         concurrency: the most queries in flight, over all streams and lookups; each

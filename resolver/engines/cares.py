@@ -82,8 +82,6 @@ _NO_TIMER_NEEDED = 0.0
 MAX_CHAIN = 64
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 10_000
-#: The timeout doubles after each round over the servers, at most this many times.
-MAX_DOUBLINGS = 6
 
 
 def _answer(qtype: int, data: Any) -> Answer | None:
@@ -351,14 +349,13 @@ class _Attempt:
 
 
 class _Server(ServerHealth):
-    """One nameserver: its channels (one per round over the servers, the later ones with
-    a doubled timeout, made when first needed) and, from `ServerHealth`, its health."""
+    """One nameserver: its shared channel and, from `ServerHealth`, its health."""
 
-    __slots__ = ("channels",)
+    __slots__ = ("channel",)
 
     def __init__(self, nameserver: str) -> None:
         super().__init__(nameserver)
-        self.channels: dict[int, _Channel] = {}
+        self.channel: _Channel | None = None
 
 
 class CaresEngine:
@@ -367,8 +364,8 @@ class CaresEngine:
     Every channel asks one nameserver and makes one attempt (`tries=1`): the engine makes
     the tries, as the wire engine does. Queries are spread over the servers: attempt k
     of a query whose first went to server f goes to server (f + k) mod n, or to the next
-    one not benched (see `ServerHealth`), with the timeout doubled after each round over
-    the servers. A timeout, SERVFAIL, REFUSED, NOTIMP, a malformed response or a refused
+    one not benched (see `ServerHealth`); each attempt waits at most `timeout` (no
+    doubling: c-ares' own adaptive timeout shortens it, see below). A timeout, SERVFAIL, REFUSED, NOTIMP, a malformed response or a refused
     connection is asked again while tries remain; `tries` is the number of attempts in all.
 
     c-ares caches every answer for its TTL and pycares cannot turn that off, so memory
@@ -417,7 +414,7 @@ class CaresEngine:
         if not self._servers:
             raise ValueError("c-ares found no nameserver")
         for server in self._servers:
-            self._channel(server, 0)  # the first round's now: a bad server fails here
+            self._channel(server)  # now: a bad server fails here
         self._next_server = 0
         # Replaced channels and one-attempt channels, closed when their queries end.
         self._retired: set[_Channel] = set()
@@ -437,19 +434,19 @@ class CaresEngine:
         self._next_server = (self._next_server + 1) % len(self._servers)
         self._send(query, done, time.perf_counter(), self._next_server, 0)
 
-    def _channel(self, server: _Server, round_: int) -> _Channel:
-        """`server`'s channel for `round_`, a fresh one after `recycle_after` queries."""
-        channel = server.channels.get(round_)
+    def _channel(self, server: _Server) -> _Channel:
+        """`server`'s shared channel, a fresh one after `recycle_after` queries."""
+        channel = server.channel
         if channel is None or channel.sent >= self._recycle_after:
             if channel is not None:
                 self._retire(channel)
-            channel = server.channels[round_] = self._new_channel(server, round_)
+            channel = server.channel = self._new_channel(server)
         return channel
 
-    def _new_channel(self, server: _Server, round_: int, timeout: float | None = None) -> _Channel:
-        """A channel to `server` whose attempts wait `timeout` (default: `round_`'s)."""
+    def _new_channel(self, server: _Server, timeout: float | None = None) -> _Channel:
+        """A channel to `server` whose attempts wait `timeout` (default: the engine's)."""
         if timeout is None:
-            timeout = self._timeout * (1 << round_)
+            timeout = self._timeout
         return _Channel(
             self._loop, servers=[server.stats.nameserver], timeout=timeout, **self._options
         )
@@ -467,7 +464,7 @@ class CaresEngine:
         """Send attempt number `attempt` (from 0) of a query whose first attempt went to
         server `first`: on that server's shared channel, or (`alone`) on a new channel of
         its own that is closed once the attempt ends (and whose attempt waits `timeout`,
-        when given, instead of the round's)."""
+        when given, instead of the engine's)."""
         if self._closed:
             result = _result(query, started, Status.ERROR, {"error": CLOSED})
             self._loop.call_soon(done, result)
@@ -478,12 +475,11 @@ class CaresEngine:
         server = servers[index]
         if server.benched_until and count > 1:
             server = healthy(servers, index, self._loop.time())
-        round_ = min(attempt // count, MAX_DOUBLINGS)
         if alone:
-            channel = self._new_channel(server, round_, timeout)
+            channel = self._new_channel(server, timeout)
             channel.alone = True
         else:
-            channel = self._channel(server, round_)
+            channel = self._channel(server)
         outgoing = _Attempt(channel, server, query, done, started, first, attempt + 1)
         self._querying = True
         try:
@@ -588,7 +584,7 @@ class CaresEngine:
         if self._closed:
             return
         self._closed = True
-        channels = [c for server in self._servers for c in server.channels.values()]
+        channels = [server.channel for server in self._servers if server.channel is not None]
         for channel in (*self._retired, *channels):
             channel.close()
         self._retired.clear()

@@ -82,9 +82,12 @@ INITIAL_WINDOW = 32
 MIN_WINDOW = 4
 _DECREASE = 0.7  # the window after a congestion signal, as a share of what it was
 _JITTER = 0.25  # an attempt waits up to this share longer than its RTO, at random
-#: Loss rates (shares of attempts lost), averaged over about 32 and about 512 attempts;
-#: congestion is the short-term rate above twice the long-term one plus this margin.
-_FAST, _SLOW, _MARGIN = 1 / 32, 1 / 512, 0.02
+#: Congestion is told from random loss by bursts: losses are counted per run of _RUN
+#: consecutive attempts to a server (in send order), and a run that loses more than the
+#: server's long-term loss rate (averaged over about 1/_AVERAGE attempts) predicts, by
+#: _SIGMAS standard deviations plus _SLACK attempts, is a burst; it is congestion while
+#: replies are queueing too (the smoothed RTT above twice the least RTT seen).
+_RUN, _RUNS_KEPT, _AVERAGE, _SIGMAS, _SLACK = 64, 64, 1 / 1024, 4.0, 3.0
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
 _BURST = 128  # attempts sent per loop turn
@@ -138,7 +141,7 @@ class _Pending:
         self.sock: _Socket | None = None
         self.qid = 0
         self.sent_at = 0.0
-        self.serial = 0  # the engine's count of attempts sent when it was sent
+        self.serial = 0  # its server's count of attempts sent, when it was sent
         self.deadline = _INF
         #: Earlier attempts whose replies still count: (socket, id, send time).
         self.earlier: list[tuple[_Socket, int, float]] | None = None
@@ -158,13 +161,16 @@ class _Server(ServerHealth):
         "grow",
         "index",
         "inflight",
-        "loss_fast",
-        "loss_slow",
+        "loss_rate",
+        "min_rtt",
         "recover",
         "refused_until",
         "retired",
         "rto",
         "rttvar",
+        "run_losses",
+        "run_of",
+        "sent",
         "sockets",
         "srtt",
         "window",
@@ -178,21 +184,28 @@ class _Server(ServerHealth):
         #: Sockets replaced by fresh ones, still waiting for the replies to what they sent.
         self.retired: list[_Socket] = []
         self.srtt = 0.0  # 0.0: no sample yet
+        self.min_rtt = 0.0
         self.rttvar = 0.0
         self.rto = rto
         self.cap = cap
         self.window = float(min(cap, INITIAL_WINDOW))
         self.grow = 1.0  # window growth per answer: 1 until congestion, then 1/window
         self.inflight = 0  # attempts sent and neither answered nor given up
-        self.loss_fast = 0.0
-        self.loss_slow = 0.0
-        #: Losses of attempts sent before this `_sent` count do not cut the window again.
+        self.sent = 0  # attempts sent to it, ever (their serial numbers)
+        self.loss_rate = 0.0  # the long-term share of attempts lost
+        #: Losses per run of _RUN attempts (by serial // _RUN), for the last _RUNS_KEPT runs.
+        self.run_of = [-1] * _RUNS_KEPT
+        self.run_losses = [0] * _RUNS_KEPT
+        #: Losses of attempts sent before this serial do not cut the window again.
         self.recover = 0
         #: Loop time until which it counts as refusing datagrams (its last ICMP refusal).
         self.refused_until = 0.0
 
     def sample(self, rtt: float, floor: float, ceiling: float) -> None:
         """Update the RTT estimate and the RTO (RFC 6298, 2.2-2.4) with one sample."""
+        # The least RTT seen, creeping up 1% a sample so that it follows a slower path.
+        least = self.min_rtt * 1.01
+        self.min_rtt = rtt if rtt < least or not least else least
         if self.srtt == 0.0:
             self.srtt, self.rttvar = rtt, rtt / 2
         else:
@@ -201,22 +214,31 @@ class _Server(ServerHealth):
         self.rto = min(max(self.srtt + 4 * self.rttvar, floor), ceiling)
 
     def answered(self, count: int) -> None:
-        """`count` attempts in flight were answered: the window grows, losses age."""
+        """`count` attempts in flight were answered: the window grows (by one an answer
+        until the first congestion, then by one a window's worth), the loss rate ages."""
         window = self.window + self.grow * count
         if self.grow < 1.0:
             self.grow = 1.0 / window
         self.window = window if window < self.cap else float(self.cap)
-        self.loss_fast *= (1.0 - _FAST) ** count
-        self.loss_slow *= (1.0 - _SLOW) ** count
+        if self.loss_rate:
+            self.loss_rate *= (1.0 - _AVERAGE) ** count
 
-    def lost(self, serial: int, now_serial: int) -> None:
-        """An attempt (the `serial`-th sent) was lost: maybe a congestion signal."""
-        fast = self.loss_fast = self.loss_fast + (1.0 - self.loss_fast) * _FAST
-        slow = self.loss_slow = self.loss_slow + (1.0 - self.loss_slow) * _SLOW
-        if fast > 2 * slow + _MARGIN and serial >= self.recover:
-            self.window = max(MIN_WINDOW, self.window * _DECREASE)
-            self.grow = 1.0 / self.window
-            self.recover = now_serial  # once per window's worth of attempts
+    def lost(self, serial: int) -> None:
+        """The attempt with this serial number was lost: maybe a sign of congestion."""
+        rate = self.loss_rate = self.loss_rate + (1.0 - self.loss_rate) * _AVERAGE
+        run = serial // _RUN
+        slot = run % _RUNS_KEPT
+        if self.run_of[slot] != run:
+            self.run_of[slot], self.run_losses[slot] = run, 0
+        losses = self.run_losses[slot] = self.run_losses[slot] + 1
+        expected = _RUN * rate
+        if losses <= expected + _SIGMAS * (expected * (1.0 - rate)) ** 0.5 + _SLACK:
+            return  # as many as random loss at the usual rate gives
+        if self.srtt < 2 * self.min_rtt or serial < self.recover:
+            return  # no queue building up, or cut already for the attempts of its time
+        self.window = max(MIN_WINDOW, self.window * _DECREASE)
+        self.grow = 1.0 / self.window
+        self.recover = self.sent  # once per window's worth of attempts
 
     def refused(self, now: float, floor: float) -> None:
         """The server refused a datagram (ICMP): it is not listening; set it aside now.
@@ -302,7 +324,6 @@ class WireEngine:
         self._flush_soon = False
         #: Attempts whose send failed, tried again on the next tick.
         self._resend: list[_Pending] = []
-        self._sent = 0  # attempts sent, ever (a serial number for `_Server.recover`)
         # Timeouts: a periodic sweep over what is in flight (at most the windows), so an
         # answered query leaves nothing behind. Expiry is late by at most one tick.
         self._timer: asyncio.TimerHandle | None = None
@@ -404,8 +425,7 @@ class WireEngine:
         entry.last = server.index
         pending[qid] = entry
         server.inflight += 1
-        self._sent += 1
-        entry.serial = self._sent
+        entry.serial = server.sent = server.sent + 1
         now = _clock()
         if not entry.started:
             entry.started = now
@@ -535,7 +555,7 @@ class WireEngine:
                 return False
             status = Status.SERVFAIL if rcode == _SERVFAIL else Status.REFUSED
             self._end(entry)
-            fields = {"error": error, "server": stats.nameserver}
+            fields = {"error": error, "server": stats.nameserver, "cnames": cnames}
             entry.done(self._result(entry.query, entry.started, status, **fields))
             return False
         else:
@@ -614,7 +634,7 @@ class WireEngine:
             entry.error = CONNECTION_REFUSED  # (its ICMP error was not reported)
         else:
             entry.error = TIMEOUT
-            server.lost(entry.serial, self._sent)
+            server.lost(entry.serial)
         server.failed(now)
         self._failed(entry)
 
