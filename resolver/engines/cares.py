@@ -365,8 +365,9 @@ class CaresEngine:
     the tries, as the wire engine does. Queries are spread over the servers: attempt k
     of a query whose first went to server f goes to server (f + k) mod n, or to the next
     one not benched (see `ServerHealth`); each attempt waits at most `timeout` (no
-    doubling: c-ares' own adaptive timeout shortens it, see below). A timeout, SERVFAIL, REFUSED, NOTIMP, a malformed response or a refused
-    connection is asked again while tries remain; `tries` is the number of attempts in all.
+    doubling: c-ares' own adaptive timeout shortens it, see below). A timeout, SERVFAIL,
+    REFUSED, NOTIMP, a malformed response or a refused connection is asked again while
+    tries remain; `tries` is the number of attempts in all.
 
     c-ares caches every answer for its TTL and pycares cannot turn that off, so memory
     would grow with every name of a long run: after `recycle_after` queries the engine
