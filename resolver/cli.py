@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from resolver.bench import BenchReport, measure
+from resolver.cluster import add_options as add_dask_options
+from resolver.cluster import resolve_on_dask
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run: keep the rows already in -o OUT (a torn last "
         "row is cut off), resolve only the (line, type) pairs missing, and append them",
     )
+    add_dask_options(resolve)
     resolve.add_argument(
         "--ordered",
         action="store_true",
@@ -323,6 +326,8 @@ async def _resolve(
     share = getattr(args, "worker", None)
     ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
     resume = getattr(args, "resume", False)
+    if getattr(args, "dask", None):
+        return await resolve_on_dask(args, files)
     if getattr(args, "workers", 1) > 1 and share is None:
         if ordered:
             raise ResolverError("--ordered cannot keep input order across --workers")

@@ -113,6 +113,8 @@ class ResultStream(AsyncIterator[Result]):
     flight still complete and are yielded, then iteration ends. `aclose()` (or leaving an
     `async with`) abandons what is left; so does dropping the stream (a bare `async for`
     left by `break`, an exception or a cancellation): once it is garbage, its feeder stops.
+    The source's first line is numbered `first_line` (a part of a larger input, such as a
+    Dask partition, keeps the whole input's line numbers).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class ResultStream(AsyncIterator[Result]):
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        first_line: int = 1,
     ) -> None:
         self._resolver = resolver
         self._source = source
@@ -132,6 +135,7 @@ class ResultStream(AsyncIterator[Result]):
         self._share = share
         self._ordered = ordered
         self._skip = skip
+        self._first_line = first_line
         self._early: dict[int, Result] = {}  # ordered: finished before their turn
         #: unique: (name, type) -> its result, or the queries waiting for the first one.
         self._seen: dict[tuple[str, RecordType], Result | list[tuple[Query, Done]]] | None
@@ -331,7 +335,9 @@ async def _feed(ref: weakref.ref[ResultStream]) -> None:
     assert stream is not None
     own, shared = stream._window, stream._resolver.window
     limit = stream._resolver.rate_limit
-    batches = query_batches(stream._source, stream._types, stream._share, stream._skip)
+    batches = query_batches(
+        stream._source, stream._types, stream._share, stream._skip, stream._first_line
+    )
     del stream
     async with aclosing(batches) as items:
         async for batch in items:

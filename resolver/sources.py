@@ -199,15 +199,17 @@ async def query_batches(
     types: Sequence[RecordType],
     share: tuple[int, int] = (0, 1),
     skip: Container[tuple[int, str]] = (),
+    first_line: int = 1,
 ) -> AsyncGenerator[list[Query | InvalidInput], None]:
-    """Queries (or INVALID items) for every line of `source`, each line numbered, in
+    """Queries (or INVALID items) for every line of `source`, each line numbered (the
+    first one `first_line`: a part of a larger input keeps the whole's numbers), in
     lists (one per batch of lines read).
 
     `share=(k, n)` takes only every n-th line, starting with line k + 1: n processes
     with k = 0 .. n-1 split one input between them, numbering lines alike. Items whose
     (line, type name) is in `skip` are left out (a resumed run's finished rows).
     """
-    line = 0
+    line = first_line - 1
     offset, step = share
     async with aclosing(_batches(source)) as batches:
         async for items in batches:
