@@ -30,7 +30,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 import dask
 import dask.bag as db
@@ -61,6 +61,7 @@ __all__ = [
 #: Bytes of input per partition unless told otherwise (about 200,000 host names).
 DEFAULT_BLOCKSIZE = 4 << 20
 _SCAN = 1 << 16
+T = TypeVar("T")
 #: The file extension of each output format's parts.
 _PART_EXTENSION = {"jsonl": "jsonl", "csv": "csv", "sqlite": "db"}
 
@@ -331,6 +332,12 @@ def _first_lines(lines: db.Bag, first_lines: Sequence[int] | None) -> list[int]:
     return list(first_lines)
 
 
+def _whole(items: Iterable[T]) -> list[T]:
+    """A partition as a list: what a task of a distributed scheduler hands to another
+    (possibly on another worker, or spilled to disk) must be data, not a generator."""
+    return items if isinstance(items, list) else list(items)
+
+
 def _one_each(values: Sequence[Any]) -> db.Bag:
     """A bag whose partition k holds values[k] alone (to pair with another bag's)."""
     return db.from_sequence(values, npartitions=max(1, len(values)))
@@ -366,7 +373,9 @@ def resolve_bag(
     settings = _settings(types, **options)
     settings = budget(settings, rate, leases, client=_client())
     firsts = _first_lines(lines, first_lines)
-    return lines.map_partitions(_resolve_partition, _one_each(firsts), dask.delayed(settings))
+    return lines.map_partitions(_whole).map_partitions(
+        _resolve_partition, _one_each(firsts), dask.delayed(settings)
+    )
 
 
 def _client() -> Any:
@@ -470,7 +479,7 @@ def resolve_to_parts(
         raise ConfigError(f"numbers has {len(numbers)} entries for {len(firsts)} partitions")
     os.makedirs(directory, exist_ok=True)
     where = _one_each(list(zip(numbers, firsts, strict=True)))
-    return lines.map_partitions(
+    return lines.map_partitions(_whole).map_partitions(
         _resolve_part, where, dask.delayed(settings), os.path.abspath(directory), format
     )
 
@@ -497,4 +506,6 @@ def write_parts(results: db.Bag, directory: str, format: str = "jsonl") -> db.Ba
     _check_format(format)
     os.makedirs(directory, exist_ok=True)
     numbers = _one_each(list(range(results.npartitions)))
-    return results.map_partitions(_write_partition, numbers, os.path.abspath(directory), format)
+    return results.map_partitions(_whole).map_partitions(
+        _write_partition, numbers, os.path.abspath(directory), format
+    )
