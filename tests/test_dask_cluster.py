@@ -81,7 +81,7 @@ def hosts(tmp_path: Path) -> tuple[Path, list[str]]:
 def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zone]) -> None:
     """Exactly one row per (line, type) and each one what the zone says."""
     oracle = Oracle(zones)
-    expected = {}
+    expected: dict[tuple[int, str], tuple[str, list[str], list[str]]] = {}
     for number, text in enumerate(lines, start=1):
         raw = text.encode("utf-8", "surrogateescape")
         if len(raw) > 65536 or not _utf8(raw):
@@ -89,8 +89,10 @@ def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zo
             continue
         for item in parse_line(text, number, [RecordType[t] for t in TYPES]):
             key = (number, item.type.name)
-            ok = isinstance(item, Query)
-            expected[key] = oracle.expect(item.name, item.type.name) if ok else ("INVALID", [], [])
+            if isinstance(item, Query):
+                expected[key] = oracle.expect(item.name, item.type.name)
+            else:
+                expected[key] = ("INVALID", [], [])
     got = {(r["line"], r["type"]): r for r in rows}
     assert len(got) == len(rows), "a (line, type) was written twice"
     assert got.keys() == expected.keys()
