@@ -7,6 +7,7 @@ fails once and a run interrupted by SIGINT all end with exactly one row per (lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -116,13 +117,27 @@ def jsonl_rows(paths: list[Path]) -> list[dict[str, Any]]:
     return [json.loads(line) for path in paths for line in path.read_text().splitlines()]
 
 
-def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def cli(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`resolver resolve ARGS` running (killed if still running at the end)."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "resolver", "resolve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = WAIT * 3) -> str:
+    """Wait for `proc` (at most `timeout` seconds); its stderr."""
+    _, err = proc.communicate(timeout=timeout)
+    return err
 
 
 def wait_for(condition: Any, what: str) -> Any:
@@ -149,16 +164,18 @@ def test_cli_on_the_cluster_every_row_checked(
         require_knot()
         texts = {origin: to_zone_file(zone, origin) for origin, zone in zones.items()}
         main = texts.pop(BULK_ORIGIN)
-        with KnotServer(main, BULK_ORIGIN, extra_zones=texts) as knot:
-            proc = cli(str(path), "-n", knot.nameserver, "-t", ",".join(TYPES),
-                       "--dask", client.scheduler.address, "--partition-size", "2k",
-                       "-o", str(tmp_path / "out.jsonl"))  # fmt: skip
-            _, err = proc.communicate(timeout=WAIT * 3)
+        with (
+            KnotServer(main, BULK_ORIGIN, extra_zones=texts) as knot,
+            cli(str(path), "-n", knot.nameserver, "-t", ",".join(TYPES),
+                "--dask", client.scheduler.address, "--partition-size", "2k",
+                "-o", str(tmp_path / "out.jsonl")) as proc,
+        ):  # fmt: skip
+            err = finish(proc)
     else:
-        proc = cli(str(path), "-n", server.nameserver, "-t", ",".join(TYPES),
-                   "--dask", client.scheduler.address, "--partition-size", "2k",
-                   "-o", str(tmp_path / "out.jsonl"))  # fmt: skip
-        _, err = proc.communicate(timeout=WAIT * 3)
+        with cli(str(path), "-n", server.nameserver, "-t", ",".join(TYPES),
+                 "--dask", client.scheduler.address, "--partition-size", "2k",
+                 "-o", str(tmp_path / "out.jsonl")) as proc:  # fmt: skip
+            err = finish(proc)
     assert proc.returncode == 0, err
     check_rows(jsonl_rows([tmp_path / "out.jsonl"]), lines, zones)
     assert sorted(os.listdir(tmp_path)) == ["hosts.txt", "out.jsonl"]  # the parts merged and gone
@@ -215,10 +232,12 @@ def test_a_worker_killed_mid_partition(
     path, lines = hosts
     out = tmp_path / "out.jsonl"
     server.set_fault(None, Fault.DELAY, delay=0.02)
-    try:
-        proc = cli(str(path), "-n", server.nameserver, "-t", ",".join(TYPES), "-c", "8",
-                   "--dask", client.scheduler.address, "--partition-size", "8k",
-                   "-o", str(out))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.clear_faults)
+        proc = stack.enter_context(
+            cli(str(path), "-n", server.nameserver, "-t", ",".join(TYPES), "-c", "8",
+                "--dask", client.scheduler.address, "--partition-size", "8k", "-o", str(out))
+        )  # fmt: skip
         parts = tmp_path / "out.jsonl.parts"
 
         def writing() -> Path | None:  # a part still being written, with rows in it
@@ -229,9 +248,7 @@ def test_a_worker_killed_mid_partition(
         temp = wait_for(writing, "a part being written")
         pid = int(re.fullmatch(r"\.part-\d+\.jsonl\.(\d+)-\w+\.tmp", temp.name)[1])  # type: ignore[index]
         os.kill(pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=WAIT * 3)
-    finally:
-        server.clear_faults()
+        err = finish(proc)
     assert proc.returncode == 0, err
     check_rows(jsonl_rows([out]), lines, zones)
     client.wait_for_workers(2, timeout=WAIT)  # the nanny restarts it, for the next tests
@@ -256,21 +273,20 @@ def test_an_interrupted_run_resumes_only_unfinished_partitions(
     args = [str(path), "-n", server.nameserver, "-t", ",".join(TYPES), "-c", "8", "-o",
             f"{out}/", "--dask", client.scheduler.address, "--partition-size", "4k"]  # fmt: skip
     server.set_fault(None, Fault.DELAY, delay=0.05)
-    try:
-        proc = cli(*args)
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.clear_faults)
+        proc = stack.enter_context(cli(*args))
         wait_for(lambda: _recorded(out), "a part with rows recorded as finished")
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT)
-    finally:
-        server.clear_faults()
+        err = finish(proc, WAIT)
     assert proc.returncode == 130, err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     finished = [e for e in manifest["partitions"] if e["part"]]
     assert 0 < len(finished) < len(manifest["partitions"])
     inodes = {e["part"]: (out / e["part"]).stat().st_ino for e in finished}
-    proc = cli(*args, "--resume")
-    _, err = proc.communicate(timeout=WAIT * 3)
+    with cli(*args, "--resume") as proc:
+        err = finish(proc)
     assert proc.returncode == 0, err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
