@@ -35,7 +35,7 @@ from resolver.model import RecordType, ResolverError, Status
 from resolver.pipeline import Summary
 from resolver.writers import SQLITE_COLUMNS, SqliteWriter, format_for, open_writer
 
-__all__ = ["add_options", "parse_size", "resolve_on_dask"]
+__all__ = ["add_options", "dask_setup", "parse_size", "partition_size", "resolve_on_dask"]
 
 MANIFEST = "manifest.json"
 #: Times a partition that raised is tried again (a worker's death is Dask's own count:
@@ -44,6 +44,7 @@ RETRIES = 2
 _MANIFEST_EVERY = 1.0  # seconds between rewrites of the manifest while parts finish
 _WORKERS_WAIT = 60  # seconds to wait for a first worker
 _PROGRESS_EVERY = 0.2  # seconds between the scheduler's progress reports
+_SMALLEST = 64 << 10  # bytes: the smallest partition chosen by default
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"(\xb5/\xfd": "zstd"}
 _SIZE = re.compile(r"(\d+)\s*([kmg]?)(?:i?b)?", re.IGNORECASE)
@@ -71,7 +72,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--partition-size",
         type=parse_size,
         metavar="SIZE",
-        help="--dask: bytes of input per partition, e.g. 4M (default: 4M, about 200,000 names)",
+        help="--dask: bytes of input per partition, e.g. 4M (default: at least 4 "
+        "partitions per worker thread, each 64k to 4M: about 3,000 to 200,000 names)",
     )
 
 
@@ -166,7 +168,7 @@ def _read_manifest(path: str) -> dict[str, Any]:
 def _same_run(manifest: dict[str, Any], plan: dict[str, Any], path: str) -> None:
     """Refuse to resume with other inputs or settings than the run had."""
     for key in ("inputs", "format", "types", "partition_size"):
-        if manifest.get(key) != plan[key]:
+        if key in plan and manifest.get(key) != plan[key]:
             what = "input files (or their sizes or times)" if key == "inputs" else key
             raise ResolverError(
                 f"cannot resume from {path}: the {what} differ from that run's; give the "
@@ -263,13 +265,20 @@ async def resolve_on_dask(args: argparse.Namespace, files: Sequence[str]) -> int
             shutil.rmtree(layout.parts, ignore_errors=True)
 
 
+def partition_size(total: int, threads: int) -> int:
+    """The default partition size for `total` bytes of input on `threads` worker threads:
+    at least 4 partitions a thread (so the work spreads, and a lost worker costs little),
+    each from 64 KiB to `resolver.dask.DEFAULT_BLOCKSIZE` (4 MiB: 1% overhead)."""
+    from resolver.dask import DEFAULT_BLOCKSIZE
+
+    return max(_SMALLEST, min(DEFAULT_BLOCKSIZE, -(-total // (4 * max(1, threads)))))
+
+
 def _prepare(
     args: argparse.Namespace, files: Sequence[str], layout: _Layout
 ) -> tuple[list[str], str | None, dict[str, Any], dict[str, Any] | None]:
     """Everything checked (and stdin saved) before a cluster is asked for: the input files,
     the saved stdin, the run's plan, and the manifest of the run to resume."""
-    from resolver.dask import DEFAULT_BLOCKSIZE
-
     _check_inputs([f for f in files if f != "-"])
     manifest = None
     if args.resume:
@@ -294,8 +303,9 @@ def _prepare(
         "inputs": _inputs_of(inputs),
         "format": layout.format,
         "types": [t.name for t in _types_of(args)],
-        "partition_size": args.partition_size or DEFAULT_BLOCKSIZE,
     }
+    if args.partition_size:
+        plan["partition_size"] = args.partition_size
     if manifest is not None:
         _same_run(manifest, plan, layout.manifest)
         _remove_temporaries(layout.parts)
@@ -315,6 +325,8 @@ async def _run(args: argparse.Namespace, files: Sequence[str], layout: _Layout) 
             ) from None
         threads = sum((await client.nthreads()).values())
         if manifest is None:
+            total = sum(entry["size"] for entry in plan["inputs"])
+            plan.setdefault("partition_size", partition_size(total, threads))
             ranges = split_inputs(inputs, plan["partition_size"])
             counts = await _count(client, ranges)
             firsts = itertools.accumulate(counts[:-1], initial=1)
@@ -367,7 +379,8 @@ async def _cluster(address: str) -> Any:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # what goes wrong, this run reports itself
+            preload=[__name__],  # dask_setup: the workers leave Ctrl-C to this process
             asynchronous=True,
         )
         async with cluster, Client(cluster, asynchronous=True) as client:
@@ -381,6 +394,13 @@ async def _cluster(address: str) -> Any:
         yield client
     finally:
         await client.close()
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker process of a `local:N` cluster as it starts (a Dask preload):
+    SIGINT (a terminal's Ctrl-C reaches the whole process group) is left to the run,
+    which stops the cluster itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def _count(client: Any, ranges: Sequence[Any]) -> list[int]:

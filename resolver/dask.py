@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -123,7 +124,9 @@ def bag_of(ranges: Sequence[Range]) -> db.Bag:
     """A bag with one partition of lines (bytes) per range."""
     if not ranges:
         return db.from_sequence([], npartitions=1)
-    name = f"read-lines-{dask.base.tokenize(*ranges)}"
+    # The files' times too: a file changed since is another input, not a result to reuse.
+    times = sorted({(r.path, os.stat(r.path).st_mtime_ns) for r in ranges})
+    name = f"read-lines-{dask.base.tokenize(*ranges, *times)}"
     graph = {(name, k): (range_lines, part) for k, part in enumerate(ranges)}
     return db.Bag(graph, name, len(ranges))
 
@@ -165,8 +168,13 @@ class Settings:
     leases: int = 1
 
     def __post_init__(self) -> None:
-        # Every check a Resolver makes, now on the client, not later on each worker.
-        Resolver(
+        self.resolver()  # every check a Resolver makes: now, not later on each worker
+        if not self.types:
+            raise ConfigError("no record type to ask")
+
+    def resolver(self) -> Resolver:
+        """A new `Resolver` with these settings (not yet open)."""
+        return Resolver(
             self.nameservers,
             timeout=self.timeout,
             tries=self.tries,
@@ -176,8 +184,6 @@ class Settings:
             rate=self.rate,
             deadline=self.deadline,
         )
-        if not self.types:
-            raise ConfigError("no record type to ask")
 
 
 def budget(
@@ -237,18 +243,8 @@ def _resolve_into(
     thread; the resolver is closed before this returns, whatever happens."""
 
     async def resolve() -> Part:
-        resolver = Resolver(
-            settings.nameservers,
-            timeout=settings.timeout,
-            tries=settings.tries,
-            concurrency=settings.concurrency,
-            fallback=settings.fallback,
-            engine=settings.engine,
-            rate=settings.rate,
-            deadline=settings.deadline,
-        )
         seen = [0]
-        async with resolver:
+        async with settings.resolver() as resolver:
             stream = ResultStream(
                 resolver,
                 _raw(lines, seen),
@@ -396,8 +392,12 @@ def part_name(number: int, format: str) -> str:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether `name` is a part still being written (or left by a killed attempt)."""
-    return name.startswith(".part-") and name.endswith(".tmp")
+    """Whether `name` is a part still being written (or left by a killed attempt), or
+    SQLite's journal of one."""
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+_TEMPORARY = re.compile(r"\.part-\d+\.\w+\.\d+-[0-9a-f]+\.tmp(?:-wal|-shm|-journal)?")
 
 
 def _write_atomically(

@@ -26,11 +26,13 @@ from hypothesis import strategies as st
 
 from resolver import Resolver
 from resolver.cli import main
+from resolver.cluster import partition_size
 from resolver.dask import (
     Part,
     Settings,
     budget,
     count_partition,
+    is_temporary,
     read_lines,
     resolve_bag,
     resolve_to_parts,
@@ -245,6 +247,19 @@ def test_a_partition_failing_midway_leaves_no_part(
     done = parts.compute()
     rows = [row for p in done for row in read_part(p.path, "jsonl")]
     assert keyed(rows).keys() == expected
+
+
+def test_temporary_names_are_told_from_parts() -> None:
+    assert is_temporary(".part-00003.jsonl.4242-0a1b2c3d.tmp")
+    assert is_temporary(".part-00003.db.4242-0a1b2c3d.tmp-wal")  # SQLite's journal of one
+    assert not is_temporary("part-00003.jsonl")
+    assert not is_temporary("manifest.json")
+
+
+def test_default_partition_size_spreads_the_work_within_bounds() -> None:
+    assert partition_size(100 << 20, 2) == 4 << 20  # large: the most, 4 MiB
+    assert partition_size(8 << 20, 2) == 1 << 20  # 4 partitions a thread
+    assert partition_size(1000, 2) == 64 << 10  # small: the least, 64 KiB
 
 
 def test_budget_splits_the_rate_between_partitions_at_once() -> None:
