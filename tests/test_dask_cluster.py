@@ -8,11 +8,13 @@ fails once and a run interrupted by SIGINT all end with exactly one row per (lin
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,8 +81,10 @@ def hosts(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, lines
 
 
-def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zone]) -> None:
-    """Exactly one row per (line, type) and each one what the zone says."""
+def expected_of(
+    lines: list[str], zones: dict[str, Zone]
+) -> dict[tuple[int, str], tuple[str, list[str], list[str]]]:
+    """(line, type) -> (status, sorted answers, CNAME chain): what the zone says."""
     oracle = Oracle(zones)
     expected: dict[tuple[int, str], tuple[str, list[str], list[str]]] = {}
     for number, text in enumerate(lines, start=1):
@@ -94,6 +98,12 @@ def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zo
                 expected[key] = oracle.expect(item.name, item.type.name)
             else:
                 expected[key] = ("INVALID", [], [])
+    return expected
+
+
+def check_rows(rows: list[dict[str, Any]], lines: list[str], zones: dict[str, Zone]) -> None:
+    """Exactly one row per (line, type) and each one what the zone says."""
+    expected = expected_of(lines, zones)
     got = {(r["line"], r["type"]): r for r in rows}
     assert len(got) == len(rows), "a (line, type) was written twice"
     assert got.keys() == expected.keys()
@@ -180,6 +190,51 @@ def test_cli_on_the_cluster_every_row_checked(
     check_rows(jsonl_rows([tmp_path / "out.jsonl"]), lines, zones)
     assert sorted(os.listdir(tmp_path)) == ["hosts.txt", "out.jsonl"]  # the parts merged and gone
     assert re.search(r"\(\d{2,} partitions, 2 worker threads\)", err), err
+
+
+@pytest.mark.parametrize("output", ["stdout", "out.csv", "out.db"])
+def test_stdin_into_each_format(
+    client: Client,
+    server: LoopbackDNSServer,
+    zones: dict[str, Zone],
+    hosts: tuple[Path, list[str]],
+    tmp_path: Path,
+    output: str,
+) -> None:
+    """Standard input is read once and split like a file; the parts merge into stdout, a
+    CSV file (one header) or an SQLite database; --qps is a budget for the whole cluster."""
+    path, lines = hosts
+    target = [] if output == "stdout" else ["-o", str(tmp_path / output)]
+    with path.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "resolver", "resolve", "-n", server.nameserver,
+             "-t", ",".join(TYPES), "--dask", client.scheduler.address,
+             "--partition-size", "3k", "--qps", "20000", *target],
+            stdin=stdin, capture_output=True, timeout=WAIT * 3, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    if output == "stdout":
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    elif output == "out.db":
+        with contextlib.closing(sqlite3.connect(tmp_path / output)) as db:
+            db.row_factory = sqlite3.Row
+            table = [dict(r) for r in db.execute("SELECT * FROM results")]
+        rows = [r | {"answers": json.loads(r["answers"]), "cnames": json.loads(r["cnames"])}
+                for r in table]  # fmt: skip
+    else:  # CSV: one header, and each row's status (its list cells are the writers' business)
+        text = (tmp_path / output).read_text()
+        assert text.count("query,name,type") == 1
+        with (tmp_path / output).open(newline="") as f:
+            got = [(int(r["line"]), r["type"], r["status"]) for r in csv.DictReader(f)]
+        expected = expected_of(lines, zones)
+        assert len(got) == len(expected)
+        assert {(line, t): status for line, t, status in got} == {
+            key: value[0] for key, value in expected.items()
+        }
+    if output != "out.csv":
+        check_rows(rows, lines, zones)
+    left = ["hosts.txt"] if output == "stdout" else ["hosts.txt", output]
+    assert sorted(os.listdir(tmp_path)) == sorted(left)  # parts merged and removed
 
 
 class FailingOnce:
