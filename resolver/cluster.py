@@ -65,8 +65,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="SCHEDULER",
         help="resolve on a Dask cluster: a scheduler address (tcp://HOST:8786), or local:N "
         "for N worker processes on this machine. Output goes to part files (-o DIR/) or is "
-        "merged into -o FILE at the end; -c and --qps are as for one process, see the "
-        "README. Needs `pip install resolver[dask]`",
+        "merged into -o FILE at the end; --qps is a budget for the whole cluster, -c is per "
+        "worker thread; --resume redoes only the partitions not finished. Needs "
+        "`pip install resolver[dask]`",
     )
     p.add_argument(
         "--partition-size",
