@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from resolver.model import RecordType, ResolverError, Status
@@ -43,6 +43,7 @@ MANIFEST = "manifest.json"
 RETRIES = 2
 _MANIFEST_EVERY = 1.0  # seconds between rewrites of the manifest while parts finish
 _WORKERS_WAIT = 60  # seconds to wait for a first worker
+_CONNECT_WAIT = 10  # seconds to wait for the scheduler to answer
 _PROGRESS_EVERY = 0.2  # seconds between the scheduler's progress reports
 _SMALLEST = 64 << 10  # bytes: the smallest partition chosen by default
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -86,10 +87,21 @@ class _Layout:
     merged: str | None  # the file they are merged into ("-": stdout), or None: kept as parts
     format: str
     temporary: bool = False  # parts is a temporary directory of ours
+    #: parts did not exist before this run
+    fresh: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fresh = self.temporary or not os.path.exists(self.parts)
 
     @property
     def manifest(self) -> str:
         return os.path.join(self.parts, MANIFEST)
+
+    def tidy(self) -> None:
+        """Remove the parts directory if this run made it and it holds no run to resume
+        (the run stopped before its plan was written; a temporary one, always)."""
+        if self.fresh and (self.temporary or not os.path.exists(self.manifest)):
+            shutil.rmtree(self.parts, ignore_errors=True)
 
 
 def _layout(args: argparse.Namespace) -> _Layout:
@@ -262,8 +274,7 @@ async def resolve_on_dask(args: argparse.Namespace, files: Sequence[str]) -> int
     try:
         return await _run(args, files, layout)
     finally:
-        if layout.temporary:
-            shutil.rmtree(layout.parts, ignore_errors=True)
+        layout.tidy()
 
 
 def partition_size(total: int, threads: int) -> int:
@@ -388,7 +399,7 @@ async def _cluster(address: str) -> Any:
             yield client
         return
     try:
-        client = await Client(address, asynchronous=True, timeout=30)
+        client = await Client(address, asynchronous=True, timeout=_CONNECT_WAIT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ResolverError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     try:
