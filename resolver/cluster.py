@@ -324,40 +324,93 @@ def _prepare(
     return inputs, spooled, plan, manifest
 
 
-async def _run(args: argparse.Namespace, files: Sequence[str], layout: _Layout) -> int:
-    from resolver.dask import split_inputs
+class _Stop:
+    """SIGINT and SIGTERM while a run lasts: `future` gets the exit code of the first.
+    Until the partitions are submitted (`early`), a signal also cancels the run's task
+    (starting the cluster, counting lines): there is nothing to finish yet."""
 
-    inputs, spooled, plan, manifest = _prepare(args, files, layout)
-    async with _cluster(args.dask) as client:
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self.future: asyncio.Future[int] = self._loop.create_future()
+        self.early = True
+
+    def __enter__(self) -> _Stop:
+        for signum, code in _SIGNAL_EXIT.items():
+            self._loop.add_signal_handler(signum, self._interrupt, code)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum in _SIGNAL_EXIT:
+            self._loop.remove_signal_handler(signum)
+
+    def _interrupt(self, code: int) -> None:
+        if not self.future.done():
+            self.future.set_result(code)
+            if self.early and self._task is not None:
+                self._task.cancel()
+
+
+async def _run(args: argparse.Namespace, files: Sequence[str], layout: _Layout) -> int:
+    inputs, spooled, plan, resumed = _prepare(args, files, layout)
+    with _Stop() as stop:
         try:
-            await client.wait_for_workers(1, timeout=_WORKERS_WAIT)
-        except TimeoutError:
-            raise ResolverError(
-                f"the Dask cluster at {args.dask} has no worker (waited {_WORKERS_WAIT} s)"
-            ) from None
-        threads = sum((await client.nthreads()).values())
-        if manifest is None:
-            total = sum(entry["size"] for entry in plan["inputs"])
-            plan.setdefault("partition_size", partition_size(total, threads))
-            ranges = split_inputs(inputs, plan["partition_size"])
-            counts = await _count(client, ranges)
-            firsts = itertools.accumulate(counts[:-1], initial=1)
-            entries = [
-                {"number": k, "path": r.path, "start": r.start, "stop": r.stop,
-                 "first_line": first, "lines": n, "part": None}
-                for k, (r, first, n) in enumerate(zip(ranges, firsts, counts, strict=True))
-            ]  # fmt: skip
-            manifest = {**plan, "status": "running", "partitions": entries}
-            _write_manifest(layout.manifest, manifest)
-        entries = manifest["partitions"]
-        done = _finished(manifest, layout.parts)
-        kept = sum(entry["rows"] for entry in done.values())
-        run = _Run(args, layout, manifest, client, threads)
-        code = await run.resolve([e for e in entries if e["number"] not in done])
+            async with _cluster(args.dask) as client:
+                manifest, threads = await _plan(client, args, layout, inputs, plan, resumed)
+                entries = manifest["partitions"]
+                done = _finished(manifest, layout.parts)
+                kept = sum(entry["rows"] for entry in done.values())
+                run = _Run(args, layout, manifest, client, threads)
+                todo = [e for e in entries if e["number"] not in done]
+                stop.early = False
+                code = await run.resolve(todo, stop.future)
+        except asyncio.CancelledError:
+            if not (stop.early and stop.future.done()):
+                raise  # not ours
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            print("resolver: interrupted before any partition was resolved", file=sys.stderr)
+            return stop.future.result()
     if code == 0:
         _finish(layout, entries, spooled)
     print(f"resolver: {run.summary}{run.tail(kept, len(entries))}", file=sys.stderr)
     return code
+
+
+async def _plan(
+    client: Any,
+    args: argparse.Namespace,
+    layout: _Layout,
+    inputs: Sequence[str],
+    plan: dict[str, Any],
+    manifest: dict[str, Any] | None,
+) -> tuple[dict[str, Any], int]:
+    """The manifest of the run (the resumed one's, or a new one with the lines of every
+    partition counted on the cluster) and the cluster's worker threads."""
+    from resolver.dask import split_inputs
+
+    try:
+        await client.wait_for_workers(1, timeout=_WORKERS_WAIT)
+    except TimeoutError:
+        raise ResolverError(
+            f"the Dask cluster at {args.dask} has no worker (waited {_WORKERS_WAIT} s)"
+        ) from None
+    threads = sum((await client.nthreads()).values())
+    if manifest is None:
+        total = sum(entry["size"] for entry in plan["inputs"])
+        plan.setdefault("partition_size", partition_size(total, threads))
+        ranges = split_inputs(inputs, plan["partition_size"])
+        counts = await _count(client, ranges)
+        firsts = itertools.accumulate(counts[:-1], initial=1)
+        entries = [
+            {"number": k, "path": r.path, "start": r.start, "stop": r.stop,
+             "first_line": first, "lines": n, "part": None}
+            for k, (r, first, n) in enumerate(zip(ranges, firsts, counts, strict=True))
+        ]  # fmt: skip
+        manifest = {**plan, "status": "running", "partitions": entries}
+        _write_manifest(layout.manifest, manifest)
+    return manifest, threads
 
 
 def _finish(layout: _Layout, entries: Sequence[dict[str, Any]], spooled: str | None) -> None:
@@ -395,6 +448,13 @@ async def _cluster(address: str) -> Any:
             preload=[__name__],  # dask_setup: the workers leave Ctrl-C to this process
             asynchronous=True,
         )
+        # Workers spawned while SIGINT is blocked keep it blocked: a terminal's Ctrl-C
+        # (sent to the whole process group) is this process's to handle, not theirs.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            await cluster
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         async with cluster, Client(cluster, asynchronous=True) as client:
             yield client
         return
@@ -450,7 +510,8 @@ class _Run:
         already = f"; {kept:,} rows were already there" if kept else ""
         return f" ({partitions} partitions, {self.threads} worker threads{already})"
 
-    async def resolve(self, todo: Sequence[dict[str, Any]]) -> int:
+    async def resolve(self, todo: Sequence[dict[str, Any]], stop: asyncio.Future[int]) -> int:
+        """Resolve the partitions `todo` (until a signal sets `stop`); the exit code."""
         from resolver.dask import Range, bag_of, resolve_to_parts
 
         args = self.args
@@ -482,7 +543,7 @@ class _Run:
             )
             futures = self.client.compute(parts.to_delayed(), retries=RETRIES)
             numbers = {f.key: e["number"] for f, e in zip(futures, todo, strict=True)}
-            code = await self._follow(futures, numbers, entries, started)
+            code = await self._follow(futures, numbers, entries, started, stop)
         self.summary.elapsed = time.perf_counter() - started
         status = {0: "complete", 1: "failed"}.get(code, "interrupted")
         self.summary.interrupted = status == "interrupted"
@@ -500,19 +561,11 @@ class _Run:
         numbers: dict[Any, int],
         entries: dict[int, dict[str, Any]],
         started: float,
+        stop: asyncio.Future[int],
     ) -> int:
         """Wait for every part (or a signal, or a failure); record each as it comes."""
         from distributed import as_completed
 
-        loop = asyncio.get_running_loop()
-        stop: asyncio.Future[int] = loop.create_future()
-
-        def interrupt(code: int) -> None:
-            if not stop.done():
-                stop.set_result(code)
-
-        for signum, code in _SIGNAL_EXIT.items():
-            loop.add_signal_handler(signum, interrupt, code)
         args = self.args
         show = not args.quiet and (args.progress or sys.stderr.isatty())
         bar = _progress_line(futures, self, sys.stderr, started) if show else None
@@ -538,8 +591,6 @@ class _Run:
             await asyncio.wait({collecting, stop}, return_when=asyncio.FIRST_COMPLETED)
             code = collecting.result() if collecting.done() else stop.result()
         finally:
-            for signum in _SIGNAL_EXIT:
-                loop.remove_signal_handler(signum)
             if not collecting.done():
                 collecting.cancel()
             await self.client.cancel(futures)
