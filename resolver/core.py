@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable, Container, Sequence
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
 
 from resolver.engines import Done, Engine, ServerStats
@@ -51,10 +51,18 @@ DEFAULT_CONCURRENCY = 250
 
 
 def parse_nameserver(text: str) -> str:
-    """`"127.0.0.1"`, `"127.0.0.1:5300"`, `"::1"`, `"[::1]:5300"` -> c-ares' `host:port` form."""
+    """`"127.0.0.1"`, `"127.0.0.1:5300"`, `"::1"`, `"[::1]:5300"` -> c-ares' `host:port` form.
+
+    An IPv6 address with a port goes in brackets. Refused as ambiguous (`ConfigError`):
+    an unbracketed IPv6 address whose last group could be a port (`::1:5310`,
+    `2001:db8::1:53`: decimal digits after a `:` that leave an address without them), as
+    Go's `SplitHostPort` refuses it; and an address in the deprecated IPv4-compatible
+    range `::/96` (but `::` and `::1`), which is what such a slip usually spells.
+    """
     text = text.strip()
     host, port = text, "53"
-    if text.startswith("["):
+    bracketed = text.startswith("[")
+    if bracketed:
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise ConfigError(f"bad nameserver {text!r}: expected [IPv6]:PORT")
@@ -67,9 +75,38 @@ def parse_nameserver(text: str) -> str:
         raise ConfigError(
             f"bad nameserver {text!r}: give an IP address, optionally with :PORT"
         ) from None
+    if isinstance(address, IPv6Address):
+        _check_ipv6_nameserver(text, host, address, bracketed)
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"bad nameserver {text!r}: port must be 1-65535")
     return f"[{address}]:{int(port)}" if address.version == 6 else f"{address}:{int(port)}"
+
+
+def _check_ipv6_nameserver(text: str, host: str, address: IPv6Address, bracketed: bool) -> None:
+    """Refuse the IPv6 nameservers that `parse_nameserver` calls ambiguous."""
+    head, _, last = host.rpartition(":")
+    port_like = last.isdigit() and 0 < int(last) < 65536 and _is_ipv6(head)
+    compatible = int(address) >> 32 == 0 and int(address) > 1  # in ::/96, not :: or ::1
+    if port_like and not bracketed:
+        also = "" if compatible else f", or [{host}] for the address {address} on port 53"
+        raise ConfigError(
+            f"bad nameserver {text!r}: is :{last} a port? An IPv6 address with a port goes "
+            f"in brackets: [{head}]:{last}{also}"
+        )
+    if compatible:
+        example = f"[{head}]:{last}" if port_like else "[::1]:5310"
+        raise ConfigError(
+            f"bad nameserver {text!r}: {address} is an IPv4-compatible address (::/96, "
+            f"deprecated), not a nameserver's: an IPv6 address with a port goes in "
+            f"brackets ({example}), an IPv4 address as it is ({IPv4Address(int(address))})"
+        )
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 class Resolver:

@@ -192,6 +192,19 @@ def test_user_errors_are_one_clear_line(args: list[str], message: str, tmp_path:
     assert "Traceback" not in proc.stderr
 
 
+def test_an_ipv6_nameserver_with_an_unbracketed_port_is_refused(tmp_path: Path) -> None:
+    """`-n ::1:5310` is not the address ::0.1.83.16 on port 53 (a query to a non-loopback
+    address): refused, pointing at `[::1]:5310`; so is a --resolvers line of that form."""
+    listed = tmp_path / "resolvers.txt"
+    listed.write_text("127.0.0.1:5399\n::1:5310\n")
+    for args in (["-n", "::1:5310"], ["--resolvers", str(listed)]):
+        proc = cli("resolve", *args, "--tries", "1", "--timeout", "0.2", "-", stdin="x.test\n")
+        assert proc.returncode == 2, proc.stderr
+        assert "[::1]:5310" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stdout == ""
+
+
 def test_help_reads_well() -> None:
     proc = cli("resolve", "--help")
     assert proc.returncode == 0

@@ -495,6 +495,41 @@ def test_bad_nameservers_are_config_errors(text: str) -> None:
         parse_nameserver(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("::1:5310", "[::1]:5310"),  # ::1 on port 5310, not ::0.1.83.16 on port 53
+        ("::1:53", "[::1]:53"),
+        ("2001:db8::1:53", "[2001:db8::1:53] for the address"),
+        ("fe80::2:8053", "[fe80::2]:8053"),
+        ("[::1:5310]", "[::1]:5310"),  # bracketed, but in ::/96
+        ("[::1:5310]:53", "[::1]:5310"),
+        ("::127.0.0.1", "IPv4 address as it is (127.0.0.1)"),
+        ("::53", "::/96"),
+    ],
+)
+def test_an_ipv6_nameserver_that_may_hide_a_port_is_refused(text: str, hint: str) -> None:
+    with pytest.raises(ConfigError, match="bad nameserver") as caught:
+        parse_nameserver(text)
+    assert hint in str(caught.value)
+    with pytest.raises(ConfigError, match="bad nameserver"):
+        Resolver([text])
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("[2001:db8::1:53]", "[2001:db8::1:53]:53"),  # brackets: the whole is the address
+        ("2001:db8::53", "[2001:db8::53]:53"),  # 2001:db8: is no address: no port in it
+        ("1:2:3:4:5:6:7:53", "[1:2:3:4:5:6:7:53]:53"),  # eight groups: nothing left over
+        ("::ffff:127.0.0.1", "[::ffff:7f00:1]:53"),  # IPv4-mapped is not ::/96
+        ("::", "[::]:53"),
+    ],
+)
+def test_unambiguous_ipv6_nameservers_are_kept(text: str, canonical: str) -> None:
+    assert parse_nameserver(text) == canonical
+
+
 def test_bad_settings_are_config_errors() -> None:
     for kwargs in ({"timeout": 0}, {"tries": 0}, {"concurrency": 0}, {"fallback": "sometimes"}):
         with pytest.raises(ConfigError):
