@@ -44,7 +44,7 @@ DEMO_HOSTS = Path(__file__).parent / "data" / "hosts.txt"
 
 def _types(text: str) -> list[RecordType]:
     try:
-        return [RecordType.parse(t) for t in text.split(",") if t.strip()]
+        return RecordType.parse_many(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

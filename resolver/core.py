@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
 
@@ -14,9 +14,8 @@ from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
-from resolver.names import parse_line
 from resolver.pipeline import RateLimit, ResultStream, Window
-from resolver.sources import Source
+from resolver.sources import Source, parse_item
 
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
 
@@ -299,19 +298,22 @@ class Resolver:
         no Task or Future). The caller bounds concurrency (see `window`)."""
         (self._route or self._open())(query, done)
 
-    async def lookup(self, name: str | Query, type: str | RecordType = RecordType.A) -> Result:
+    async def lookup(
+        self, name: str | bytes | Query, type: str | int | RecordType = RecordType.A
+    ) -> Result:
         """Resolve one name (or IP literal, which means PTR) and return its `Result`.
 
-        Bad input gives an INVALID result rather than an exception. An IP literal is
+        `name` is text or bytes (UTF-8), as a line of a source is; `type` a name
+        (`"AAAA"`), a number (`28`) or a `RecordType`. Bad input gives an INVALID result
+        rather than an exception (an unknown type raises `ConfigError`). An IP literal is
         always a reverse (PTR) lookup, whatever `type` says.
         """
-        if isinstance(name, Query):
-            query: Query | InvalidInput = name
-        else:
-            items = parse_line(name, 0, [RecordType.parse(type)])
-            if not items:
-                items = [InvalidInput(name, RecordType.parse(type), "empty name")]
-            query = items[0]
+        qtype = RecordType.parse(type)
+        items = parse_item(name, 0, [qtype])
+        if not items:  # a blank line or a comment (bytes, then, in UTF-8): nothing to ask
+            text = name.decode() if isinstance(name, bytes | bytearray) else str(name)
+            items = [InvalidInput(text, qtype, "empty name")]
+        query = items[0]
         if isinstance(query, InvalidInput):
             return Result.for_invalid(query)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -332,7 +334,7 @@ class Resolver:
     def resolve_many(
         self,
         source: Source,
-        types: Sequence[str | RecordType] = (RecordType.A,),
+        types: str | int | RecordType | Iterable[str | int | RecordType] = (RecordType.A,),
         *,
         share: tuple[int, int] = (0, 1),
         ordered: bool = False,
@@ -342,8 +344,11 @@ class Resolver:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
 
-        `source` is an iterable or async iterable of lines (or `Query` objects), or an
-        `asyncio.Queue` of them ended by `None` (or, on Python 3.13+, `Queue.shutdown()`).
+        `source` is an iterable or async iterable of lines (`str`, or `bytes` in UTF-8; or
+        `Query` objects), or an `asyncio.Queue` of them ended by `None` (or, on Python
+        3.13+, `Queue.shutdown()`). `types`: the record types to ask each line, as
+        `RecordType.parse_many` takes them (`"MX"`, `"A,AAAA"`, `[1, "AAAA"]`); none at
+        all raises `ConfigError`.
         Blank lines and `#` comments are skipped; bad lines give INVALID results.
         `share=(k, n)` resolves only lines k+1, k+1+n, ... (for splitting an input
         between n processes; line numbers stay those of the whole input).
@@ -356,5 +361,5 @@ class Resolver:
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
-        asked = [RecordType.parse(t) for t in types]
+        asked = RecordType.parse_many(types)
         return ResultStream(self, source, asked, share, ordered=ordered, unique=unique, skip=skip)

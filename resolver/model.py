@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
@@ -24,6 +25,14 @@ __all__ = [
 ]
 
 
+class ResolverError(Exception):
+    """Root of the errors that fail a whole run (bad configuration, unusable files)."""
+
+
+class ConfigError(ResolverError, ValueError):
+    """A setting that cannot work, such as a nameserver that is not an IP address."""
+
+
 class RecordType(enum.Enum):
     """DNS record types the resolver can ask for (value: the type's code)."""
 
@@ -39,15 +48,45 @@ class RecordType(enum.Enum):
     CAA = 257
 
     @classmethod
-    def parse(cls, text: str | RecordType) -> RecordType:
-        """`"aaaa"` -> `RecordType.AAAA`; raises `ValueError` naming the known types."""
-        if isinstance(text, RecordType):
-            return text
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            known = ", ".join(t.name for t in cls)
-            raise ValueError(f"unknown record type {text!r} (known: {known})") from None
+    def parse(cls, value: str | int | RecordType) -> RecordType:
+        """`"aaaa"`, `28` or `RecordType.AAAA` -> `RecordType.AAAA`; raises `ConfigError`
+        (a `ValueError`) naming the known types."""
+        if isinstance(value, RecordType):
+            return value
+        if isinstance(value, str):
+            found = cls.__members__.get(value.strip().upper())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            found = next((t for t in cls if t.value == value), None)
+        else:
+            raise ConfigError(
+                f"a record type is a name or a number, not {type(value).__name__}: {value!r}"
+            )
+        if found is None:
+            known = ", ".join(f"{t.name} ({t.value})" for t in cls)
+            raise ConfigError(f"unknown record type {value!r} (known: {known})")
+        return found
+
+    @classmethod
+    def parse_many(
+        cls, types: str | int | RecordType | Iterable[str | int | RecordType]
+    ) -> list[RecordType]:
+        """The types asked, each once, in order: a string is one type or several separated
+        by commas (`"MX"`, `"A,AAAA"`, as `-t` takes them); a number or a `RecordType` is
+        one type; any other iterable holds one type per item. Raises `ConfigError` for an
+        unknown type and for none at all."""
+        if isinstance(types, str):
+            items: Iterable[str | int | RecordType] = [t for t in types.split(",") if t.strip()]
+        elif isinstance(types, int | RecordType):
+            items = [types]
+        else:
+            try:
+                items = list(types)
+            except TypeError:
+                raise ConfigError(f"types must be record types, not {types!r}") from None
+        parsed = list(dict.fromkeys(cls.parse(t) for t in items))
+        if not parsed:
+            raise ConfigError(f"no record type asked in {types!r}: ask at least one")
+        return parsed
 
 
 class Status(enum.Enum):
@@ -212,11 +251,3 @@ class Result(NamedTuple):
             error=bad.error,
             line=bad.line,
         )
-
-
-class ResolverError(Exception):
-    """Root of the errors that fail a whole run (bad configuration, unusable files)."""
-
-
-class ConfigError(ResolverError, ValueError):
-    """A setting that cannot work, such as a nameserver that is not an IP address."""

@@ -30,6 +30,7 @@ __all__ = [
     "close_inputs",
     "lines_of",
     "open_inputs",
+    "parse_item",
     "query_batches",
 ]
 
@@ -39,7 +40,7 @@ _CHUNK = 256 * 1024
 _ITEMS = 512  # items of an iterable or queue taken in one batch
 _QueueShutDown: type[BaseException] | None = getattr(asyncio, "QueueShutDown", None)
 
-Item = str | bytes | Query
+Item = str | bytes | bytearray | Query
 #: Lines (str or bytes) or queries; a queue ends at `None`. Typed `Any` for the queue
 #: because `Queue` is invariant: a `Queue[str | None]` must be accepted too.
 Source = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
@@ -139,6 +140,23 @@ def decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
 
 
+def parse_item(item: object, line: int, types: Sequence[RecordType]) -> list[Query | InvalidInput]:
+    """What one item of a source gives: a `Query` as it is; a line of text (a trailing
+    newline dropped) or of bytes (UTF-8, else INVALID) parsed by `parse_line`; anything
+    else one INVALID item per type (a stream never fails on one bad item)."""
+    if isinstance(item, Query):
+        return [item]
+    if isinstance(item, str):
+        return parse_line(item[:-1] if item.endswith("\n") else item, line, types)
+    if isinstance(item, bytes | bytearray):
+        text, error = decode(bytes(item))
+        if error is None:
+            return parse_line(text, line, types)
+    else:
+        text, error = repr(item)[:200], f"not a line of text but {type(item).__name__}"
+    return [InvalidInput(text, t, error, line) for t in types]
+
+
 def _decode_all(items: Sequence[Item]) -> list[str] | None:
     """Lines as text (bytes decoded in one go, a trailing newline dropped); None if any is
     not plain good input (mixed kinds, not UTF-8, too long): those are looked at line by
@@ -220,17 +238,7 @@ async def query_batches(
                 line += 1
                 if step > 1 and (line - 1) % step != offset:
                     continue
-                if isinstance(item, Query):
-                    out.append(item)
-                    continue
-                if isinstance(item, bytes):
-                    text, error = decode(item)
-                else:
-                    text, error = (item[:-1] if item.endswith("\n") else item), None
-                if error is None:
-                    out += parse_line(text, line, types)
-                else:
-                    out += [InvalidInput(text, t, error, line) for t in types]
+                out += parse_item(item, line, types)
             if skip:
                 out = [q for q in out if (q.line, q.type.name) not in skip]
             if out:

@@ -265,6 +265,70 @@ async def test_lookup_accepts_a_query_object(
     assert result.answers == (ip_address("2001:db8::1"),)
 
 
+async def test_lookup_takes_bytes_and_type_numbers(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    async with resolver_for(server) as r:
+        text = await r.lookup("www.zone.test", "AAAA")
+        raw = await r.lookup(b"WWW.zone.test", 28)  # bytes decoded as a line of a file is
+        idna = await r.lookup("bücher.zone.test".encode(), RecordType.A)
+        asked = server.count()
+        undecodable = await r.lookup(b"caf\xe9.zone.test")
+        not_text = await r.lookup(12345)  # type: ignore[arg-type]
+        blank = await r.lookup(b"  ")
+        for bad_type in (99, True, 1.0, "M"):
+            with pytest.raises(ConfigError, match="record type"):
+                await r.lookup("www.zone.test", bad_type)  # type: ignore[arg-type]
+    assert raw.type is RecordType.AAAA
+    assert (raw.status, raw.answers, raw.name) == (text.status, text.answers, text.name)
+    assert raw.query == "WWW.zone.test"
+    assert idna.status is Status.NOERROR
+    assert idna.name == "xn--bcher-kva.zone.test"
+    assert undecodable.status is Status.INVALID
+    assert undecodable.query == "caf\\xe9.zone.test"
+    assert "not UTF-8" in (undecodable.error or "")
+    assert not_text.status is Status.INVALID
+    assert blank.status is Status.INVALID
+    assert server.count() == asked  # nothing bad was asked
+
+
+async def test_types_as_one_string_numbers_or_none(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    async def asked(types: Any) -> list[tuple[str, Status]]:
+        stream = r.resolve_many(["zone.test"], types=types)
+        return sorted((res.type.name, res.status) for res in [res async for res in stream])
+
+    async with resolver_for(server) as r:
+        assert await asked("MX") == [("MX", Status.NOERROR)]  # one type, not M and X
+        assert await asked(" mx ") == [("MX", Status.NOERROR)]
+        assert await asked("A,AAAA") == [("A", Status.NODATA), ("AAAA", Status.NODATA)]
+        assert await asked(15) == [("MX", Status.NOERROR)]
+        assert await asked([RecordType.MX, 15, "mx", "NS"]) == [  # each asked once
+            ("MX", Status.NOERROR),
+            ("NS", Status.NOERROR),
+        ]
+        for bad in ([], "", " , ", (), [99], ["M", "X"], [None], None, 2.5):
+            with pytest.raises(ConfigError):
+                r.resolve_many(["zone.test"], types=bad)
+
+
+async def test_odd_items_of_a_source_become_rows(
+    server: LoopbackDNSServer, resolver_for: MakeResolver
+) -> None:
+    source: list[Any] = [b"\xff\xfe", 42, bytearray(b"www.zone.test"), None, b"", "v4.zone.test"]
+    async with resolver_for(server) as r:
+        results = [res async for res in r.resolve_many(source)]
+    got = {res.line: (res.status, res.query) for res in results}
+    assert got == {
+        1: (Status.INVALID, "\\xff\\xfe"),
+        2: (Status.INVALID, "42"),
+        3: (Status.NOERROR, "www.zone.test"),
+        4: (Status.INVALID, "None"),
+        6: (Status.NOERROR, "v4.zone.test"),
+    }
+
+
 async def lines(*items: str) -> AsyncIterator[str]:
     for item in items:
         await asyncio.sleep(0)
