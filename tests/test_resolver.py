@@ -310,7 +310,7 @@ async def test_types_as_one_string_numbers_or_none(
         ]
         for bad in ([], "", " , ", (), [99], ["M", "X"], [None], None, 2.5):
             with pytest.raises(ConfigError):
-                r.resolve_many(["zone.test"], types=bad)
+                r.resolve_many(["zone.test"], types=bad)  # type: ignore[arg-type]
 
 
 async def test_odd_items_of_a_source_become_rows(
