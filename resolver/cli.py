@@ -140,6 +140,11 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
     )
     p.add_argument(
+        "--csv-bom",
+        action="store_true",
+        help="start CSV output with a UTF-8 byte order mark, so Excel reads it as UTF-8",
+    )
+    p.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -336,7 +341,9 @@ async def _resolve(
         done = done_keys(args.output, format_for(args.output, args.format))
     inputs = open_inputs(files)
     try:
-        writer = open_writer(args.output, args.format, header=share is None, append=resume)
+        writer = open_writer(
+            args.output, args.format, header=share is None, append=resume, bom=args.csv_bom
+        )
     except BaseException:
         close_inputs(inputs)
         raise
@@ -433,7 +440,7 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
             spooled = os.path.join(tmp, "stdin")
             await asyncio.to_thread(_spool_stdin, spooled)
             files = [spooled if f == "-" else f for f in files]
-        writer = open_writer(args.output, args.format)
+        writer = open_writer(args.output, args.format, bom=args.csv_bom)
         try:
             commands = [_worker_command(args, files, k) for k in range(args.workers)]
             summary, codes = await run_workers(commands, writer)

@@ -29,7 +29,7 @@ from collections.abc import Set as AbstractSet
 from typing import IO
 
 from resolver.model import RecordType, ResolverError
-from resolver.writers import FIELDS, SQLITE_COLUMNS, format_for
+from resolver.writers import BOM, FIELDS, SQLITE_COLUMNS, format_for
 
 __all__ = ["DoneSet", "done_keys"]
 
@@ -259,6 +259,8 @@ class _Lines:
         for line in self._f:
             if not line.endswith(b"\n"):
                 break  # a torn tail: never parsed
+            if not self.consumed and line.startswith(BOM):  # written by --csv-bom
+                self.consumed, line = len(BOM), line[len(BOM) :]
             self.consumed += len(line)
             try:
                 yield line.decode("utf-8")
@@ -321,7 +323,8 @@ def _csv_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
     if number == 0:
         # No whole header: only a file cut inside it is ours.
         f.seek(0)
-        if not _CSV_HEADER.startswith(f.read(len(_CSV_HEADER) + 1)):
+        head = f.read(len(BOM) + len(_CSV_HEADER) + 1)
+        if not (_CSV_HEADER.startswith(head) or (BOM + _CSV_HEADER).startswith(head)):
             raise not_header
     return keys, end
 

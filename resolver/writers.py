@@ -24,6 +24,7 @@ from typing import IO, Any, Literal, Protocol, overload
 from resolver.model import Answer, ResolverError, Result
 
 __all__ = [
+    "BOM",
     "EXTENSIONS",
     "FIELDS",
     "FORMATS",
@@ -230,24 +231,34 @@ def _server_json(server: str | None) -> str:
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell: lists joined by one space; text that a spreadsheet would take for a
-    formula gets a leading apostrophe."""
+    """A CSV cell other than a key's: a list as a JSON array (`["a", "b"]`, `[]`), as in
+    SQLite; text that a spreadsheet would take for a formula gets a leading apostrophe."""
     if isinstance(value, list):
-        value = " ".join(value)
+        return _JSON(value) if value else "[]"  # "[": never a formula
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value
 
 
-class CsvWriter(_BatchWriter):
-    """RFC 4180 CSV with a header row; every cell quoted where needed."""
+#: The UTF-8 byte order mark, which tells Excel a CSV file is UTF-8.
+BOM = "\ufeff".encode()
 
-    def __init__(self, out: IO[bytes], *, header: bool = True) -> None:
+
+class CsvWriter(_BatchWriter):
+    """RFC 4180 CSV with a header row; every cell quoted where needed.
+
+    `answers` and `cnames` are JSON arrays of strings. The key columns `query` and `name`
+    are written exactly; any other cell a spreadsheet would evaluate as a formula (starting
+    with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`. `bom=True` starts the output
+    (with its header) with a UTF-8 byte order mark, for Excel.
+    """
+
+    def __init__(self, out: IO[bytes], *, header: bool = True, bom: bool = False) -> None:
         super().__init__(out)
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\r\n")
         if header:
-            self._add(self._encode(FIELDS))
+            self._add((BOM if bom else b"") + self._encode(FIELDS))
 
     def _encode(self, row: Any) -> bytes:
         self._buffer.seek(0)
@@ -257,7 +268,8 @@ class CsvWriter(_BatchWriter):
 
     def write(self, result: Result) -> None:
         """Add one row."""
-        self._add(self._encode([_cell(v) for v in record(result).values()]))
+        query, name, *rest = record(result).values()
+        self._add(self._encode([query, name, *map(_cell, rest)]))
 
 
 #: The table of an SQLite output; see `SqliteWriter`.
@@ -472,6 +484,7 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    bom: bool = False,
 ) -> JsonlWriter | CsvWriter: ...
 
 
@@ -482,6 +495,7 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    bom: bool = False,
 ) -> JsonlWriter | CsvWriter | SqliteWriter: ...
 
 
@@ -491,15 +505,19 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    bom: bool = False,
 ) -> JsonlWriter | CsvWriter | SqliteWriter:
     """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies;
-    `header=False` leaves out the CSV header row.
+    `header=False` leaves out the CSV header row, `bom=True` starts a CSV header with a
+    UTF-8 byte order mark (any other format refuses it).
 
     `append=True` adds to an existing file instead of replacing it (creating it if there
     is none): a CSV header is written only into an empty file, and a JSONL/CSV file whose
     last row is torn is refused (`resolver.resume.done_keys` repairs it). SQLite needs a
     file: stdout cannot take a database."""
     kind = format_for(path, format)
+    if bom and kind != "csv":
+        raise ResolverError(f"a byte order mark is for CSV output, not {kind}")
     if path is None or path == "-":
         if kind == "sqlite":
             raise ResolverError(
@@ -518,7 +536,7 @@ def open_writer(
             raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
         if append and header and kind == "csv":
             header = os.fstat(out.fileno()).st_size == 0
-    return CsvWriter(out, header=header) if kind == "csv" else JsonlWriter(out)
+    return CsvWriter(out, header=header, bom=bom) if kind == "csv" else JsonlWriter(out)
 
 
 def _check_whole_rows(path: str) -> None:

@@ -119,8 +119,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         with path.open(newline="") as f:
             rows: list[dict[str, Any]] = list(csv.DictReader(f))
         for row in rows:
-            row["answers"] = row["answers"].split(" ") if row["answers"] else []
-            row["cnames"] = row["cnames"].split(" ") if row["cnames"] else []
+            row["answers"] = json.loads(row["answers"])
+            row["cnames"] = json.loads(row["cnames"])
         return rows
     if path.suffix == ".db":
         with contextlib.closing(sqlite3.connect(path)) as db:

@@ -34,7 +34,7 @@ def encoded(fmt: str, results: Sequence[Result]) -> tuple[bytes, list[int]]:
     """The bytes our writer writes for `results` (CSV with its header) and where each
     row ends."""
     out = io.BytesIO()
-    writer = CsvWriter(out) if fmt == "csv" else JsonlWriter(out)
+    writer = CsvWriter(out, bom=fmt == "csv-bom") if fmt.startswith("csv") else JsonlWriter(out)
     writer.flush()
     ends = []
     for result in results:
@@ -86,12 +86,12 @@ def test_format_is_given_or_taken_from_the_extension(tmp_path: Path, name: str, 
     assert done_keys(str(path), fmt) == keys_of(sample())
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "csv-bom"])
 def test_every_cut_inside_the_last_row(tmp_path: Path, fmt: str) -> None:
     results = hostile()
     data, ends = encoded(fmt, results)
     start = ends[-2]  # where the last row starts
-    path = tmp_path / f"out.{fmt}"
+    path = tmp_path / f"out.{fmt.removesuffix('-bom')}"
     for cut in range(start, len(data)):
         path.write_bytes(data[:cut])
         assert done_keys(str(path)) == keys_of(results[:-1]), cut
@@ -101,11 +101,11 @@ def test_every_cut_inside_the_last_row(tmp_path: Path, fmt: str) -> None:
     assert path.read_bytes() == data
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "csv-bom"])
 def test_every_cut_inside_the_first_row(tmp_path: Path, fmt: str) -> None:
     data, ends = encoded(fmt, hostile())
-    header = data.index(b"\r\n") + 2 if fmt == "csv" else 0
-    path = tmp_path / f"out.{fmt}"
+    header = data.index(b"\r\n") + 2 if fmt != "jsonl" else 0
+    path = tmp_path / f"out.{fmt.removesuffix('-bom')}"
     for cut in range(ends[0]):
         path.write_bytes(data[:cut])
         assert done_keys(str(path)) == set(), cut
