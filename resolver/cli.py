@@ -12,7 +12,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from collections.abc import Set as AbstractSet
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from resolver.core import (
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import ResultStream, run
 from resolver.progress import Progress
-from resolver.resume import done_keys
+from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.workers import run_workers, worker_summary
 from resolver.writers import FORMATS, format_for, open_writer
@@ -224,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue an interrupted run: keep the rows already in -o OUT (a torn last "
-        "row is cut off), resolve only the (line, type) pairs missing, and append them",
+        "row is cut off), resolve only the (line, type) pairs missing, and append them; "
+        "an input whose lines are not those rows' queries is refused",
     )
     resolve.add_argument(
         "--ordered",
@@ -334,13 +334,15 @@ async def _resolve(
         if resume:
             raise ResolverError("--resume works with one process: leave out --workers")
         return await _resolve_in_workers(args, files)
-    done: AbstractSet[tuple[int, str]] = frozenset()
+    done = DoneSet()
     if resume:
         if args.output in (None, "-"):
             raise ResolverError("--resume needs the output to continue: -o FILE")
         done = done_keys(args.output, format_for(args.output, args.format))
     inputs = open_inputs(files)
     try:
+        if resume:  # the rows already there must be of this input
+            inputs = await check_input(done, args.output, inputs, files, args.format)
         writer = open_writer(
             args.output, args.format, header=share is None, append=resume, bom=args.csv_bom
         )

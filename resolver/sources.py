@@ -78,8 +78,9 @@ class InputLines:
     which is how the pipeline takes them (a list per read, not an await per line).
     """
 
-    def __init__(self, files: Sequence[BinaryIO]) -> None:
+    def __init__(self, files: Sequence[BinaryIO], *, close: bool = True) -> None:
         self._files = files
+        self._close = close
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._each()
@@ -92,7 +93,8 @@ class InputLines:
 
     async def batches(self) -> AsyncGenerator[list[bytes], None]:
         """Lists of lines, read in a worker thread so a slow pipe never blocks the loop;
-        over-long lines are cut at MAX_LINE + 1. The files are closed at the end."""
+        over-long lines are cut at MAX_LINE + 1. The files are closed at the end (unless
+        made with `close=False`)."""
         loop = asyncio.get_running_loop()
         try:
             for f in self._files:
@@ -120,24 +122,28 @@ class InputLines:
                 if pending and not skipping:
                     yield [pending]
         finally:
-            close_inputs(self._files)
+            if self._close:
+                close_inputs(self._files)
 
 
-def lines_of(files: Sequence[BinaryIO]) -> InputLines:
+def lines_of(files: Sequence[BinaryIO], *, close: bool = True) -> InputLines:
     """The lines of `files`, one after another, without line endings: an async iterable
-    of lines that also gives them in batches. Over-long lines are cut at MAX_LINE + 1."""
-    return InputLines(files)
+    of lines that also gives them in batches. Over-long lines are cut at MAX_LINE + 1.
+    The files are closed once read (`close=False`: left open, where the reading stopped)."""
+    return InputLines(files, close=close)
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
-    """A raw line as text, and why it cannot be asked if its bytes already tell."""
+    """A raw line as text, and why it cannot be asked if its bytes already tell (then
+    without a trailing CR, as `parse_line` takes a line that can be asked)."""
     if len(raw) > MAX_LINE:
         text = raw[:200].decode("utf-8", "backslashreplace")
         return f"{text}...", f"line longer than {MAX_LINE} bytes"
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
+        text = raw.removesuffix(b"\r").decode("utf-8", "backslashreplace")
+        return text, f"not UTF-8 (byte {exc.start + 1})"
 
 
 def parse_item(item: object, line: int, types: Sequence[RecordType]) -> list[Query | InvalidInput]:
