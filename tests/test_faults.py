@@ -403,8 +403,11 @@ async def test_failing_server_is_benched_and_the_healthy_one_answers(
     assert set(stats) == {bad.nameserver, good.nameserver}
     failing, healthy = stats[bad.nameserver], stats[good.nameserver]
     assert failing.benched >= 1, failing
-    assert failing.failed == failing.sent == bad.count(), failing
-    assert failing.answered == (0 if fault is Fault.DROP else failing.sent), failing
+    # Every attempt is either answered (a SERVFAIL or REFUSED reply) or failed (no reply).
+    replied = fault is not Fault.DROP
+    assert failing.sent == bad.count(), failing
+    assert failing.answered == failing.rejected == (failing.sent if replied else 0), failing
+    assert failing.failed == (0 if replied else failing.sent), failing
     assert failing.sent < 20, failing  # about half the first window, then benched
     assert healthy.answered == healthy.sent == good.count() == len(names), healthy
     assert healthy.failed == healthy.benched == 0, healthy
@@ -426,12 +429,50 @@ async def test_closed_port_gives_one_error_row_per_line(engine: str, tries: int)
     reach the line. The ICMP error of one datagram may be reported on another's send: all
     the queries waiting on that socket are refused alike.)"""
     names = [f"h{i}.{ORIGIN}" for i in range(50)]
-    resolver = Resolver([closed_port()], engine=engine, timeout=5, tries=tries, fallback="never")
+    dead = closed_port()
+    resolver = Resolver([dead], engine=engine, timeout=5, tries=tries, fallback="never")
     async with resolver as r:
         results = await collect(r, names)
     assert sorted(result.line for result in results) == list(range(1, len(names) + 1))
     for result in results:
         check(result, Status.ERROR, (), error="connection refused by the nameserver")
+        assert result.server == dead, result  # the server asked last, though it replied not
+
+
+@pytest.mark.parametrize("fault", [Fault.SERVFAIL, Fault.REFUSED, Fault.DROP], ids=lambda f: f.name)
+async def test_server_counters_partition_the_attempts(
+    server: LoopbackDNSServer, resolver_for: MakeResolver, fault: Fault
+) -> None:
+    """Each attempt counts once: answered (any reply, SERVFAIL and REFUSED among them) or
+    failed (no reply), never both; the row of a failed name names the server asked."""
+    names = [f"h{i}.x.wild.{ORIGIN}" for i in range(20)]
+    server.set_fault(None, fault)
+    async with resolver_for(server, timeout=0.05, tries=2, concurrency=5) as r:
+        results = await collect(r, names)
+        (stats,) = r.server_stats()
+    assert stats.sent == server.count() == 2 * len(names), stats
+    if fault is Fault.DROP:
+        assert (stats.answered, stats.rejected, stats.failed) == (0, 0, stats.sent), stats
+    else:
+        assert stats.answered == stats.rejected == stats.sent, stats
+        assert stats.failed == 0, stats
+    assert {result.server for result in results} == {server.nameserver}
+
+
+async def test_a_late_reply_is_answered_not_failed(
+    server: LoopbackDNSServer, resolver_for: MakeResolver, engine: str
+) -> None:
+    """A reply that comes after its attempt timed out, while the query still waits, ends
+    it (wire engine): that attempt counts as answered, not as failed too."""
+    if engine == "cares":
+        pytest.skip("c-ares forgets an attempt that timed out: its late reply is dropped")
+    server.set_fault(f"www.{ORIGIN}", Fault.DELAY, delay=0.15)  # every attempt
+    async with resolver_for(server, timeout=0.1, tries=3) as r:
+        result = await lookup(r, f"www.{ORIGIN}")
+        (stats,) = r.server_stats()
+    check(result, Status.NOERROR, WWW)
+    assert stats.answered + stats.failed <= stats.sent, stats
+    assert (stats.answered, stats.failed) == (1, 0), stats
 
 
 async def test_closed_port_beside_a_healthy_server(server: LoopbackDNSServer, engine: str) -> None:

@@ -51,7 +51,7 @@ class _Outcome(NamedTuple):
     error: str | None
     retry: bool = False  #: asked again (the next server) while tries remain
     failure: bool = False  #: counts against the server (it may be benched)
-    replied: bool = False  #: the server's reply: the result names it
+    replied: bool = False  #: the server's reply (counted as answered)
 
 
 #: c-ares error code -> its outcome. Timeouts, SERVFAIL, REFUSED and refused connections
@@ -556,6 +556,9 @@ class CaresEngine:
         if outcome.replied:
             stats.answered += 1
             stats.latency += time.perf_counter() - sent_at
+            stats.rejected += outcome.failure  # SERVFAIL, REFUSED
+        elif outcome.failure:
+            stats.failed += 1  # no reply: timed out, refused by ICMP
         if outcome.failure:
             server.failed(self._loop.time())
         elif outcome.replied:
@@ -572,7 +575,8 @@ class CaresEngine:
             self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
         status = outcome.status
-        fields = {"error": outcome.error, "server": stats.nameserver if outcome.replied else None}
+        asked = stats.nameserver if outcome.status is not Status.INVALID else None
+        fields = {"error": outcome.error, "server": asked}  # replied, or asked last
         if result is not None and errno in _CHAINED:
             _, chain, cut = _follow(query, result.answer)
             fields["cnames"] = tuple(chain)
