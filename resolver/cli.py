@@ -28,7 +28,7 @@ from resolver.core import (
     parse_nameserver,
 )
 from resolver.model import RecordType, ResolverError
-from resolver.pipeline import ResultStream, run
+from resolver.pipeline import ResultStream, Summary, run
 from resolver.progress import Progress
 from resolver.resume import done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
@@ -38,6 +38,8 @@ from resolver.writers import FORMATS, format_for, open_writer
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Names were asked and no nameserver ever replied (as dig's "no reply from server").
+EXIT_NO_ANSWER = 9
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 DEMO_HOSTS = Path(__file__).parent / "data" / "hosts.txt"
 
@@ -179,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="resolver",
         description="Resolve many DNS names at once: one CSV or JSONL record per input line.",
         epilog="Exit codes: 0 done (whatever the DNS answers), 1 the run failed, "
-        "2 bad usage or unreadable input, 130/143 interrupted by SIGINT/SIGTERM.",
+        "2 bad usage or unreadable input, 9 no nameserver ever replied, "
+        "130/143 interrupted by SIGINT/SIGTERM.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -359,13 +362,29 @@ async def _resolve(
             if progress is not None:
                 progress.close()
             writer.close()
+    summary.replies = sum(server.answered for server in resolver.server_stats())
     if share is not None:
         print(worker_summary(summary), file=sys.stderr)
-    else:
-        kept = f" ({len(done):,} rows were already there)" if resume else ""
-        print(f"resolver: {summary}{kept}", file=sys.stderr)
-        _print_servers(resolver)
-    return _exit_code(caught)
+        return _exit_code(caught)  # the parent judges the replies of all workers
+    kept = f" ({len(done):,} rows were already there)" if resume else ""
+    print(f"resolver: {summary}{kept}", file=sys.stderr)
+    _print_servers(resolver)
+    return _exit_code(caught) or _no_answer(summary, resolver.nameservers)
+
+
+def _no_answer(summary: Summary, nameservers: Sequence[str] | None) -> int:
+    """EXIT_NO_ANSWER, said on stderr, when names were asked and no nameserver replied."""
+    if not summary.unanswered:
+        return EXIT_OK
+    asked = "the system's nameservers"
+    if nameservers:
+        asked = ", ".join(nameservers[:3]) + (", ..." if len(nameservers) > 3 else "")
+    print(
+        f"resolver: error: no nameserver answered ({asked}): every name ended TIMEOUT or "
+        "ERROR without a single reply; is a server listening there?",
+        file=sys.stderr,
+    )
+    return EXIT_NO_ANSWER
 
 
 def _check_output_is_no_input(
@@ -442,7 +461,7 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
     print(f"resolver: {summary} ({args.workers} workers)", file=sys.stderr)
     if failed := [code for code in codes if code not in (EXIT_OK, *EXIT_SIGNAL.values())]:
         return failed[0]
-    return max(codes)  # 130/143 when interrupted
+    return max(codes) or _no_answer(summary, args.nameservers)  # 130/143 when interrupted
 
 
 def _spool_stdin(path: str) -> None:

@@ -370,6 +370,10 @@ def _answer_for(result: Result, query: Query) -> Result:
     return result._replace(query=query.text, line=query.line)
 
 
+#: Row statuses that stand for no reply from any nameserver.
+_NO_REPLY = (Status.TIMEOUT.value, Status.ERROR.value)
+
+
 @dataclass
 class Summary:
     """What a run did: rows per status, time taken, rate."""
@@ -379,6 +383,8 @@ class Summary:
     interrupted: bool = False
     #: The highest input line number written so far (how far into the input the run is).
     last_line: int = 0
+    #: Replies the nameservers gave, of any rcode (their `ServerStats.answered`, summed).
+    replies: int = 0
 
     @property
     def total(self) -> int:
@@ -390,13 +396,23 @@ class Summary:
         """Rows per second."""
         return self.total / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def unanswered(self) -> bool:
+        """True when names were asked and no nameserver ever replied: every row but the
+        INVALID ones is TIMEOUT or ERROR, and no server's counters hold a reply (a SERVFAIL
+        that was retried into a TIMEOUT is a reply). Not for an empty or all-INVALID input."""
+        asked = self.total - self.counts[Status.INVALID.value]
+        lost = sum(self.counts[status] for status in _NO_REPLY)
+        return asked > 0 and lost == asked and self.replies == 0
+
     def __str__(self) -> str:
         statuses = ", ".join(
-            f"{s.value} {self.counts[s.value]}" for s in Status if self.counts[s.value]
+            f"{s.value} {self.counts[s.value]:,}" for s in Status if self.counts[s.value]
         )
         head = "interrupted: " if self.interrupted else ""
+        total = self.total
         return (
-            f"{head}{self.total} results in {self.elapsed:.2f}s "
+            f"{head}{total:,} result{'' if total == 1 else 's'} in {self.elapsed:.2f}s "
             f"({self.rate:,.0f}/s): {statuses or 'nothing to do'}"
         )
 

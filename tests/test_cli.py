@@ -617,3 +617,54 @@ def test_mixed_faults_give_one_right_row_per_line(
         else:
             assert not row["answers"], row
     assert {"NOERROR", "INVALID", "NXDOMAIN"} <= statuses  # PTRs: no reverse zone here
+
+
+def closed_port() -> str:
+    """`127.0.0.1:PORT` where nothing listens (its datagrams come back as ICMP errors)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--engine", "cares"], ["--workers", "2"], ["--engine", "cares", "--workers", "2"]],
+    ids=["wire", "cares", "workers", "cares-workers"],
+)
+def test_no_nameserver_ever_answered_exits_9(tmp_path: Path, flags: list[str]) -> None:
+    """Nothing listening, or a server that drops everything: every row is still written,
+    stderr says no nameserver answered, and the exit status is 9 (as dig's)."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\nh1.zone.test\nbad name\n192.0.2.1\n")
+    dead = closed_port()
+    proc = cli("resolve", str(hosts), "-n", dead, "--timeout", "0.2", "--tries", "2", *flags)
+    assert proc.returncode == 9, proc.stderr
+    assert "no nameserver answered" in proc.stderr
+    rows = jsonl(proc.stdout)
+    assert sorted(r["status"] for r in rows) == ["ERROR", "ERROR", "ERROR", "INVALID"]
+    with serve_in_thread(ZONE) as mute:
+        mute.set_fault(None, Fault.DROP)
+        args = ["-n", mute.nameserver, "--timeout", "0.1", "--tries", "1", *flags]
+        dropped = cli("resolve", str(hosts), *args)
+        mute.set_fault(None, Fault.SERVFAIL)
+        failing = cli("resolve", str(hosts), *args)
+    assert dropped.returncode == 9, dropped.stderr
+    assert {r["status"] for r in jsonl(dropped.stdout)} == {"TIMEOUT", "INVALID"}
+    # A SERVFAIL is a reply: the server is there, the run is not "nothing answered".
+    assert failing.returncode == 0, failing.stderr
+    assert "no nameserver answered" not in failing.stderr
+
+
+def test_answered_inputs_and_unasked_ones_exit_0(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    """Not "no answer": an empty input, an all-INVALID one (nothing was asked), and a run
+    where one server of two is dead but the other answers."""
+    dead = closed_port()
+    assert cli("resolve", "-", "-n", dead, stdin="").returncode == 0
+    invalid = cli("resolve", "-", "-n", dead, stdin="bad name\na..b\n# note\n")
+    assert invalid.returncode == 0, invalid.stderr
+    assert "no nameserver answered" not in invalid.stderr
+    some = cli("resolve", "-", "-n", dead, "-n", server.nameserver, stdin="www.zone.test\n")
+    assert some.returncode == 0, some.stderr
+    assert jsonl(some.stdout)[0]["status"] == "NOERROR"
