@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="N processes, each with its own event loop and sockets and every N-th line "
-        "of the input, merged into one output (default: 1). Stdin is read into a "
-        "temporary file first",
+        "of the input, merged into one output (default: 1; at most the CPUs here). Stdin "
+        "is read into a temporary file first",
     )
     resolve.add_argument("--worker", type=_share, help=argparse.SUPPRESS)  # K/N: a worker
     resolve.add_argument(
@@ -527,23 +527,36 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
     return _exit_code(caught)
 
 
+#: Bad lines of a --resolvers file that are each named in a warning; the rest are counted.
+_NAMED_BAD_LINES = 5
+
+
 def _read_resolvers(path: str) -> list[str]:
-    """The nameservers listed in `path`, each checked (file:line in the error)."""
+    """The nameservers listed in `path`. A line that is not one is skipped with a warning
+    (file:line: why), as massdns does: public resolver lists hold the odd stray line. A
+    file without a single usable nameserver is an error."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ResolverError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    found = []
+    found, bad = [], 0
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
-        if text:
-            try:
-                found.append(parse_nameserver(text))
-            except ResolverError as exc:
-                raise ResolverError(f"{path}:{number}: {exc}") from None
+        if not text:
+            continue
+        try:
+            found.append(parse_nameserver(text))
+        except ResolverError as exc:
+            bad += 1
+            if bad <= _NAMED_BAD_LINES:
+                print(f"resolver: warning: {path}:{number}: {exc} (skipped)", file=sys.stderr)
+    if bad > _NAMED_BAD_LINES:
+        more = bad - _NAMED_BAD_LINES
+        print(f"resolver: warning: {path}: {more:,} more bad lines skipped", file=sys.stderr)
     if not found:
-        raise ResolverError(f"{path} lists no nameserver")
+        skipped = f" ({bad:,} bad line{'' if bad == 1 else 's'} skipped)" if bad else ""
+        raise ResolverError(f"{path} lists no usable nameserver{skipped}")
     return found
 
 
@@ -558,7 +571,24 @@ def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
     if args.command == "bench":
         _check_bench_targets(args)
         return lambda: _bench(args, files)
+    _cap_workers(args)
     return lambda: _resolve(args, args.nameservers, files)
+
+
+def _cap_workers(args: argparse.Namespace) -> None:
+    """More workers than CPUs only compete for them (each is a busy event loop): cap
+    --workers at the CPUs this process may run on, saying so."""
+    if args.worker is not None:
+        return
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    if args.workers > cpus:
+        print(
+            f"resolver: warning: --workers {args.workers} is more than the {cpus} CPU"
+            f"{'' if cpus == 1 else 's'} here: running {cpus} (more only compete for them)",
+            file=sys.stderr,
+        )
+        args.workers = cpus
 
 
 def _loop_factory(no_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -232,6 +232,8 @@ def _server_json(server: str | None) -> str:
 def _cell(value: Any) -> Any:
     """A CSV cell: lists joined by one space; text that a spreadsheet would take for a
     formula gets a leading apostrophe."""
+    if isinstance(value, float):  # elapsed_ms: three decimals, as in JSONL
+        return f"{value:.3f}"
     if isinstance(value, list):
         value = " ".join(value)
     if isinstance(value, str) and value.startswith(_FORMULA_START):

@@ -402,7 +402,7 @@ def test_progress_goes_to_stderr_only(tmp_path: Path, server: LoopbackDNSServer)
     rows = jsonl(proc.stdout)  # the output stream holds rows only
     assert len(rows) == 3000
     quiet = cli("resolve", str(hosts), "-n", server.nameserver, "--progress", "-q")
-    assert quiet.stderr.startswith("resolver: 3000 results")  # the summary alone
+    assert quiet.stderr.startswith("resolver: 3,000 results")  # the summary alone
 
 
 def test_ordered_output_and_unique(tmp_path: Path) -> None:
@@ -497,18 +497,42 @@ def test_resume_needs_an_output_file(server: LoopbackDNSServer) -> None:
 
 
 def test_resolvers_file(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    """A server named twice (in the file and by -n, also as HOST and HOST:53) is asked and
+    listed once, in the order first named; a bad line is skipped with a warning naming it;
+    a file without one usable server fails."""
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("www.zone.test\n")
+    dead = closed_port()
     listed = tmp_path / "resolvers.txt"
-    listed.write_text(f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\n")
-    proc = cli("resolve", str(hosts), "--resolvers", str(listed))
+    listed.write_text(
+        f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\nresolver.example\n"
+        f"{dead}\n"
+    )
+    dead_too = dead.replace(":", ":0")  # the same server, written otherwise
+    args = ["-n", dead_too, "--resolvers", str(listed), "-n", server.nameserver]
+    proc = cli("resolve", str(hosts), *args)
     assert proc.returncode == 0, proc.stderr
     assert jsonl(proc.stdout)[0]["status"] == "NOERROR"
-    assert proc.stderr.count(f"server {server.nameserver}:") == 2  # a line per server
-    listed.write_text(f"{server.nameserver}\nresolver.example\n")
+    servers = [line for line in proc.stderr.splitlines() if line.startswith("resolver: server ")]
+    assert [line.split()[2] for line in servers] == [f"{dead}:", f"{server.nameserver}:"]
+    assert f"warning: {listed}:5: bad nameserver 'resolver.example'" in proc.stderr
+    assert "(skipped)" in proc.stderr
+    listed.write_text("resolver.example\n# nothing else\n")
     bad = cli("resolve", str(hosts), "--resolvers", str(listed))
     assert bad.returncode == 2
-    assert f"{listed}:2: bad nameserver" in bad.stderr
+    assert f"{listed} lists no usable nameserver (1 bad line skipped)" in bad.stderr
+
+
+def test_more_workers_than_cpus_are_capped_with_a_warning(server: LoopbackDNSServer) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    names = "".join(f"n{i}.zone.test\n" for i in range(20))
+    proc = cli("resolve", "-", "-n", server.nameserver, "--workers", str(4 * cpus), stdin=names)
+    assert proc.returncode == 0, proc.stderr
+    assert f"--workers {4 * cpus} is more than the {cpus} CPU" in proc.stderr
+    assert f"running {cpus}" in proc.stderr
+    assert len(jsonl(proc.stdout)) == 20
+    if cpus > 1:
+        assert f"({cpus} workers)" in proc.stderr
 
 
 def test_embedding_example_runs() -> None:
