@@ -29,7 +29,7 @@ from resolver.core import (
 )
 from resolver.model import RecordType, ResolverError
 from resolver.pipeline import ResultStream, Summary, run
-from resolver.progress import Progress
+from resolver.progress import Progress, same_terminal
 from resolver.resume import done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.workers import run_workers, worker_summary
@@ -338,10 +338,21 @@ async def _resolve(
             raise ResolverError("--resume needs the output to continue: -o FILE")
         done = done_keys(args.output, format_for(args.output, args.format))
     inputs = open_inputs(files)
+    live = sys.stderr.isatty()
+    show = share is None and not args.quiet and (args.progress or live)
+    progress = Progress(sys.stderr, files, live=live) if show else None
     try:
-        writer = open_writer(args.output, args.format, header=share is None, append=resume)
+        rows = None  # where rows for stdout go: the terminal of the progress line, maybe
+        terminal = live and same_terminal(sys.stdout.fileno(), sys.stderr.fileno())
+        if progress is not None and terminal and args.output in (None, "-"):
+            rows = progress.beneath(sys.stdout.buffer)
+        writer = open_writer(
+            args.output, args.format, header=share is None, append=resume, stdout=rows
+        )
     except BaseException:
         close_inputs(inputs)
+        if progress is not None:
+            progress.close()
         raise
     async with resolver:
         types = _types_of(args, default_types)
@@ -353,8 +364,6 @@ async def _resolve(
             unique=unique,
             skip=done,
         )
-        show = share is None and not args.quiet and (args.progress or sys.stderr.isatty())
-        progress = Progress(sys.stderr, files) if show else None
         try:
             with _stopping_on_signals(stream) as caught:
                 summary = await run(stream, writer, on_flush=progress.update if progress else None)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
-from typing import IO, Any, Literal, Protocol, overload
+from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
 from resolver.model import Answer, ResolverError, Result
 
@@ -474,6 +474,7 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter: ...
 
 
@@ -484,6 +485,7 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter | SqliteWriter: ...
 
 
@@ -493,6 +495,7 @@ def open_writer(
     *,
     header: bool = True,
     append: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter | SqliteWriter:
     """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies;
     `header=False` leaves out the CSV header row.
@@ -500,14 +503,14 @@ def open_writer(
     `append=True` adds to an existing file instead of replacing it (creating it if there
     is none): a CSV header is written only into an empty file, and a JSONL/CSV file whose
     last row is torn is refused (`resolver.resume.done_keys` repairs it). SQLite needs a
-    file: stdout cannot take a database."""
+    file: stdout cannot take a database. `stdout` stands in for `sys.stdout.buffer`."""
     kind = format_for(path, format)
     if path is None or path == "-":
         if kind == "sqlite":
             raise ResolverError(
                 "SQLite output needs a file (-o results.db): it cannot go to standard output"
             )
-        out: IO[bytes] = sys.stdout.buffer
+        out: IO[bytes] = stdout or sys.stdout.buffer
     elif kind == "sqlite":
         return SqliteWriter(path, append=append)
     else:

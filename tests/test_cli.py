@@ -399,6 +399,10 @@ def test_progress_goes_to_stderr_only(tmp_path: Path, server: LoopbackDNSServer)
     assert proc.returncode == 0, proc.stderr
     assert "of 3,000 (" in proc.stderr
     assert "NXDOMAIN" in proc.stderr
+    # Not a terminal (a log file, a pipe): plain lines, no control sequences.
+    assert "\x1b" not in proc.stderr
+    assert "\r" not in proc.stderr
+    assert proc.stderr.startswith("resolver: progress: line ")
     rows = jsonl(proc.stdout)  # the output stream holds rows only
     assert len(rows) == 3000
     quiet = cli("resolve", str(hosts), "-n", server.nameserver, "--progress", "-q")
@@ -505,8 +509,7 @@ def test_resolvers_file(tmp_path: Path, server: LoopbackDNSServer) -> None:
     dead = closed_port()
     listed = tmp_path / "resolvers.txt"
     listed.write_text(
-        f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\nresolver.example\n"
-        f"{dead}\n"
+        f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\nresolver.example\n{dead}\n"
     )
     dead_too = dead.replace(":", ":0")  # the same server, written otherwise
     args = ["-n", dead_too, "--resolvers", str(listed), "-n", server.nameserver]
@@ -692,3 +695,91 @@ def test_answered_inputs_and_unasked_ones_exit_0(tmp_path: Path, server: Loopbac
     some = cli("resolve", "-", "-n", dead, "-n", server.nameserver, stdin="www.zone.test\n")
     assert some.returncode == 0, some.stderr
     assert jsonl(some.stdout)[0]["status"] == "NOERROR"
+
+
+def terminal_screen(data: bytes) -> list[str]:
+    """The lines a terminal shows after receiving `data`: text, CR, LF and ESC [ K (erase
+    to the end of the line), all the output may hold."""
+    lines: list[str] = []
+    line: list[str] = []
+    col = 0
+    text = data.decode("utf-8", "replace")
+    i = 0
+    while i < len(text):
+        if text.startswith("\x1b[K", i):
+            del line[col:]
+            i += 3
+            continue
+        char = text[i]
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif col < len(line):
+            line[col] = char
+            col += 1
+        else:
+            line.append(char)
+            col += 1
+        i += 1
+    return [*lines, "".join(line)]
+
+
+def run_in_terminal(args: list[str], timeout: float = 60) -> tuple[int, bytes]:
+    """Run `resolver ARGS` with stdout and stderr on one pseudo-terminal; its exit status
+    and all it wrote there."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "resolver", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every end of the terminal is closed
+                break
+            if not chunk:
+                break
+            data += chunk
+        return proc.wait(timeout=10), data
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def test_progress_line_never_runs_into_rows_on_the_same_terminal(tmp_path: Path) -> None:
+    """Rows and the progress line on one terminal (`resolver resolve hosts --format csv`
+    in a shell): the line is erased before rows are written and drawn again below them,
+    so every line on the screen is a whole row or the summary."""
+    names = [f"h{i}.zone.test" for i in range(30)] + [f"slow{i}.zone.test" for i in range(5)]
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(names) + "\n")
+    with serve_in_thread(ZONE) as slowed:
+        for i in range(5):  # answered after the progress line is up
+            slowed.set_fault(f"slow{i}.zone.test", Fault.DELAY, delay=1.2)
+        code, data = run_in_terminal(
+            ["resolve", str(hosts), "-n", slowed.nameserver, "--format", "csv"]
+        )
+    assert code == 0, data
+    assert b"\x1b[K" in data
+    assert b"line 30 of 35" in data  # the progress line was drawn, then rows came
+    screen = [line for line in terminal_screen(data) if line]
+    summary = [line for line in screen if line.startswith("resolver: ")]
+    assert summary[0].startswith("resolver: 35 results"), screen  # (server lines after)
+    rows = list(csv.reader([line for line in screen if line not in summary]))
+    assert rows[0][:3] == ["query", "name", "type"]
+    assert sorted(row[0] for row in rows[1:]) == sorted(names), screen
+    assert all(len(row) == len(rows[0]) for row in rows), screen

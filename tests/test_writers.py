@@ -210,7 +210,8 @@ def test_a_batch_is_written_as_its_rows_one_by_one(writer_type: type[JsonlWriter
 
 def test_elapsed_ms_is_the_same_text_in_csv_and_jsonl() -> None:
     """Three decimals (microseconds) in both formats: `0.000`, never `0.0` in one."""
-    timed = [r._replace(elapsed=e) for r, e in zip(results(), (0.0, 0.0012345, 2.5, 0.0004, 1e-7))]
+    times = (0.0, 0.0012345, 2.5, 0.0004, 1e-7)
+    timed = [r._replace(elapsed=e) for r, e in zip(results(), times, strict=True)]
     jsonl_out, csv_out = io.BytesIO(), io.BytesIO()
     for writer in (JsonlWriter(jsonl_out), CsvWriter(csv_out, header=False)):
         writer.write_many(timed)

@@ -82,7 +82,8 @@ class ServerStats:
         errors = f", {self.send_errors:,} send errors" if self.send_errors else ""
         return (
             f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered{rejected}, "
-            f"{self.failed:,} failed (no reply){errors}, benched {self.benched}x, mean latency {mean}"
+            f"{self.failed:,} failed (no reply){errors}, benched {self.benched}x, "
+            f"mean latency {mean}"
         )
 
 
