@@ -343,7 +343,7 @@ async def _resolve(
     progress = Progress(sys.stderr, files, live=live) if show else None
     try:
         rows = None  # where rows for stdout go: the terminal of the progress line, maybe
-        terminal = live and same_terminal(sys.stdout.fileno(), sys.stderr.fileno())
+        terminal = live and same_terminal(sys.stdout, sys.stderr)
         if progress is not None and terminal and args.output in (None, "-"):
             rows = progress.beneath(sys.stdout.buffer)
         writer = open_writer(

@@ -15,7 +15,7 @@ import math
 import os
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from resolver.model import Status
 from resolver.pipeline import Summary
@@ -45,11 +45,12 @@ def count_lines(paths: Sequence[str]) -> int:
     return total
 
 
-def same_terminal(a: int, b: int) -> bool:
-    """True when the file descriptors `a` and `b` are one terminal."""
+def same_terminal(a: IO[Any], b: IO[Any]) -> bool:
+    """True when the streams `a` and `b` write to one terminal."""
     try:
-        return os.isatty(a) and os.isatty(b) and os.path.samestat(os.fstat(a), os.fstat(b))
-    except OSError:
+        fa, fb = a.fileno(), b.fileno()
+        return os.isatty(fa) and os.isatty(fb) and os.path.samestat(os.fstat(fa), os.fstat(fb))
+    except (OSError, ValueError):  # no file descriptor (io.UnsupportedOperation), closed
         return False
 
 
