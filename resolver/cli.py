@@ -17,7 +17,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.bench import BenchReport, measure
+from resolver.bench import BenchReport, Looped, measure
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -249,12 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure a DNS server: names/s, latency percentiles, status mix",
         description="Send every line of FILEs (or stdin) to your nameserver(s) as fast as "
-        "the window allows (or at --qps) and report names/s over time, latency p50/p95/p99 "
-        "and the status mix. This is a load test: point it only at servers you run.",
+        "the window allows (or at --qps) and report answered names/s over time, latency "
+        "p50/p95/p99, the status mix and the queries lost. With --tries 1 there are no "
+        "retries (they hide loss): each lost query or reply is a TIMEOUT. This is a load "
+        "test: point it only at servers you run. Exit status 9: no nameserver replied.",
     )
     _add_inputs(bench, nameserver_help="the DNS server to measure, repeatable (required)")
     bench.add_argument(
-        "--duration", type=_positive(float), metavar="S", help="stop after S seconds"
+        "--duration",
+        type=_positive(float),
+        metavar="S",
+        help="run for S seconds, asking the list again from the top as often as needed",
     )
     bench.add_argument(
         "--interval",
@@ -520,20 +525,31 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
             latest = report.timeline[-1] / report.interval
             print(
                 f"bench: {report.elapsed:6.1f} s  {report.total:>10,} done  "
-                f"{latest:>9,.0f} names/s",
+                f"{report.answered:>10,} answered  {latest:>9,.0f} answered/s",
                 file=sys.stderr,
             )
 
+    # With --duration the list is asked again and again until the time is up.
+    lines = Looped(inputs) if args.duration else lines_of(inputs)
     async with resolver:
-        stream = resolver.resolve_many(lines_of(inputs), types=_types_of(args, [RecordType.A]))
+        stream = resolver.resolve_many(lines, types=_types_of(args, [RecordType.A]))
         with _stopping_on_signals(stream) as caught:
             report = await measure(
                 stream, interval=args.interval, duration=args.duration, on_tick=tick
             )
+    report.servers = resolver.server_stats()
+    report.replies = sum(server.answered for server in report.servers)
     print(report.render())
-    for server in resolver.server_stats():
+    for server in report.servers:
         print(f"server       {server}")
-    return _exit_code(caught)
+    lost = sum(server.failed for server in report.servers)
+    if lost and args.tries > 1:
+        print(
+            f"resolver bench: {lost:,} queries lost and asked again: retries hide loss from "
+            "the names answered; --tries 1 makes each lost query a TIMEOUT",
+            file=sys.stderr,
+        )
+    return _exit_code(caught) or _no_answer(report, resolver.nameservers)
 
 
 #: Bad lines of a --resolvers file that are each named in a warning; the rest are counted.

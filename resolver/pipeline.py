@@ -30,7 +30,7 @@ from resolver.writers import Writer
 if TYPE_CHECKING:
     from resolver.core import Resolver
 
-__all__ = ["RateLimit", "ResultStream", "Summary", "Window", "run"]
+__all__ = ["REPLIED", "RateLimit", "ResultStream", "Summary", "Window", "run"]
 
 
 class RateLimit:
@@ -370,8 +370,8 @@ def _answer_for(result: Result, query: Query) -> Result:
     return result._replace(query=query.text, line=query.line)
 
 
-#: Row statuses that stand for no reply from any nameserver.
-_NO_REPLY = (Status.TIMEOUT.value, Status.ERROR.value)
+#: The statuses only a nameserver's reply gives (TIMEOUT, ERROR and INVALID are not).
+REPLIED = (Status.NOERROR, Status.NODATA, Status.NXDOMAIN, Status.SERVFAIL, Status.REFUSED)
 
 
 @dataclass
@@ -397,13 +397,21 @@ class Summary:
         return self.total / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
+    def asked(self) -> int:
+        """Rows of names that were asked (all but INVALID)."""
+        return self.total - self.counts[Status.INVALID.value]
+
+    @property
+    def answered(self) -> int:
+        """Rows whose status is a nameserver's reply (see REPLIED)."""
+        return sum(self.counts[status.value] for status in REPLIED)
+
+    @property
     def unanswered(self) -> bool:
         """True when names were asked and no nameserver ever replied: every row but the
         INVALID ones is TIMEOUT or ERROR, and no server's counters hold a reply (a SERVFAIL
         that was retried into a TIMEOUT is a reply). Not for an empty or all-INVALID input."""
-        asked = self.total - self.counts[Status.INVALID.value]
-        lost = sum(self.counts[status] for status in _NO_REPLY)
-        return asked > 0 and lost == asked and self.replies == 0
+        return self.asked > 0 and self.answered == 0 and self.replies == 0
 
     def __str__(self) -> str:
         statuses = ", ".join(
