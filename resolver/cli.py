@@ -336,7 +336,9 @@ async def _resolve(
             raise ResolverError("--ordered cannot keep input order across --workers")
         if resume:
             raise ResolverError("--resume works with one process: leave out --workers")
-        return await _resolve_in_workers(args, files)
+        _cap_workers(args)
+        if args.workers > 1:
+            return await _resolve_in_workers(args, files)
     done: AbstractSet[tuple[int, str]] = frozenset()
     if resume:
         if args.output in (None, "-"):
@@ -596,15 +598,12 @@ def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
     if args.command == "bench":
         _check_bench_targets(args)
         return lambda: _bench(args, files)
-    _cap_workers(args)
     return lambda: _resolve(args, args.nameservers, files)
 
 
 def _cap_workers(args: argparse.Namespace) -> None:
     """More workers than CPUs only compete for them (each is a busy event loop): cap
     --workers at the CPUs this process may run on, saying so."""
-    if args.worker is not None:
-        return
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpus = cpus or 1
     if args.workers > cpus:

@@ -667,9 +667,12 @@ class WireEngine:
             return
         status = Status.TIMEOUT if entry.error == TIMEOUT else Status.ERROR
         self._end(entry)
-        server = self._servers[entry.last].stats.nameserver if entry.last >= 0 else None
-        fields = {"error": entry.error, "server": server}
+        fields = {"error": entry.error, "server": self._asked(entry)}
         entry.done(self._result(entry.query, entry.started, status, **fields))
+
+    def _asked(self, entry: _Pending) -> str | None:
+        """The nameserver of `entry`'s latest attempt (None before the first)."""
+        return self._servers[entry.last].stats.nameserver if entry.last >= 0 else None
 
     def _retry(self, entry: _Pending) -> None:
         """Queue `entry`'s next attempt ahead of the queries not yet asked."""
@@ -752,4 +755,5 @@ class WireEngine:
         for entry in ended.values():
             entry.sock = None
             entry.earlier = None
-            entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
+            fields = {"error": CLOSED, "server": self._asked(entry)}
+            entry.done(self._result(entry.query, entry.started, Status.ERROR, **fields))
