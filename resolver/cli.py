@@ -385,7 +385,8 @@ async def _resolve(
     kept = f" ({len(done):,} rows were already there)" if resume else ""
     print(f"resolver: {summary}{kept}", file=sys.stderr)
     _print_servers(resolver)
-    return _exit_code(caught) or _no_answer(summary, resolver.nameservers)
+    asked = [server.nameserver for server in resolver.server_stats()]
+    return _exit_code(caught) or _no_answer(summary, asked or resolver.nameservers)
 
 
 def _no_answer(summary: Summary, nameservers: Sequence[str] | None) -> int:
@@ -551,7 +552,7 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
             "the names answered; --tries 1 makes each lost query a TIMEOUT",
             file=sys.stderr,
         )
-    return _exit_code(caught) or _no_answer(report, resolver.nameservers)
+    return _exit_code(caught) or _no_answer(report, [s.nameserver for s in report.servers])
 
 
 #: Bad lines of a --resolvers file that are each named in a warning; the rest are counted.
