@@ -696,6 +696,7 @@ def test_answered_inputs_and_unasked_ones_exit_0(tmp_path: Path, server: Loopbac
     some = cli("resolve", "-", "-n", dead, "-n", server.nameserver, stdin="www.zone.test\n")
     assert some.returncode == 0, some.stderr
     assert jsonl(some.stdout)[0]["status"] == "NOERROR"
+    assert "resolver: 1 result in " in some.stderr  # one, not "1 results"
 
 
 def terminal_screen(data: bytes) -> list[str]:
