@@ -1,4 +1,5 @@
-"""Measuring a run: names/s over time, latency percentiles, the status mix."""
+"""Measuring a run: answered names/s over time, latency percentiles, the status mix, and
+the queries lost on the way."""
 
 from __future__ import annotations
 
@@ -6,24 +7,32 @@ import asyncio
 import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from resolver.engines import ServerStats
 from resolver.model import Status
-from resolver.pipeline import ResultStream, Summary
+from resolver.pipeline import REPLIED, ResultStream, Summary
+from resolver.sources import InputLines
 
-__all__ = ["BenchReport", "measure"]
+__all__ = ["BenchReport", "Looped", "measure"]
+
+_REPLIED = frozenset(REPLIED)
 
 
 @dataclass
 class BenchReport(Summary):
-    """What a benchmark run measured: a run's summary, plus latencies and a timeline."""
+    """What a benchmark run measured: a run's summary, plus latencies, a timeline and the
+    nameservers' counters."""
 
-    #: Seconds from sending to result, for every name that was asked (not INVALID).
+    #: Seconds from sending to result, for every name that got a reply (see REPLIED).
     latencies: array[float] = field(default_factory=lambda: array("d"))
-    #: Results completed in each interval of the run, in order.
+    #: Names answered in each interval of the run, in order.
     timeline: list[int] = field(default_factory=list)
     interval: float = 1.0
+    #: Per-nameserver counters at the end (attempts sent, answered, lost); set by the caller.
+    servers: list[ServerStats] = field(default_factory=list)
 
     def percentile(self, p: float) -> float | None:
         """The `p`-th percentile latency in seconds (nearest rank), or None with no data."""
@@ -39,21 +48,60 @@ class BenchReport(Summary):
         def ms(seconds: float | None) -> str:
             return "-" if seconds is None else f"{seconds * 1000:.2f} ms"
 
+        asked = self.asked
         lines = [
             f"results      {self.total:,} in {self.elapsed:.2f} s"
             + (" (interrupted)" if self.interrupted else ""),
-            f"rate         {self.rate:,.0f} names/s",
-            f"latency      p50 {ms(self.percentile(50))}, p95 {ms(self.percentile(95))}, "
-            f"p99 {ms(self.percentile(99))}, max {ms(max(self.latencies, default=None))}",
         ]
+        if self.answered:
+            per_second = self.answered / self.elapsed if self.elapsed > 0 else 0.0
+            lines.append(
+                f"answered     {per_second:,.0f} names/s: {self.answered:,} of {asked:,} names "
+                f"({100 * self.answered / asked:.1f}%)"
+            )
+        elif asked:
+            lines.append(f"answered     none: no nameserver replied to any of {asked:,} names")
+        if self.servers:
+            sent = sum(s.sent for s in self.servers)
+            replies = sum(s.answered for s in self.servers)
+            lost = sum(s.failed for s in self.servers)
+            of_sent = f" ({100 * lost / sent:.2f}%)" if sent else ""
+            lines.append(
+                f"queries      {sent:,} sent, {replies:,} answered, {lost:,} lost{of_sent}"
+            )
+        lines.append(
+            f"latency      p50 {ms(self.percentile(50))}, p95 {ms(self.percentile(95))}, "
+            f"p99 {ms(self.percentile(99))}, max {ms(max(self.latencies, default=None))}"
+            + (" (answered names)" if self.latencies else "")
+        )
         for status in Status:
             if self.counts[status.value]:
                 share = 100 * self.counts[status.value] / self.total
                 lines.append(f"{status.value:<12} {self.counts[status.value]:,} ({share:.1f}%)")
         if self.timeline:
             rates = ", ".join(f"{n / self.interval:,.0f}" for n in self.timeline)
-            lines.append(f"names/s per {self.interval:g} s: {rates}")
+            lines.append(f"answered names/s per {self.interval:g} s: {rates}")
         return "\n".join(lines)
+
+
+class Looped(InputLines):
+    """The lines of files, then the same lines again and again until the stream stops:
+    `bench --duration` keeps the load on however short the list. The lines are kept in
+    memory after the first pass (stdin cannot be read twice); an input without a line
+    ends at once."""
+
+    async def batches(self) -> AsyncGenerator[list[bytes], None]:
+        kept: list[list[bytes]] = []
+        async with aclosing(super().batches()) as first:
+            async for lines in first:
+                kept.append(lines)
+                yield lines
+        if not kept:
+            return
+        while True:
+            for lines in kept:
+                yield lines
+            await asyncio.sleep(0)  # a list of comments only: the loop still runs
 
 
 async def measure(
@@ -75,9 +123,9 @@ async def measure(
         async with stream:
             async for result in stream:
                 report.counts[result.status.value] += 1
-                if result.status is not Status.INVALID:
+                if result.status in _REPLIED:
                     report.latencies.append(result.elapsed)
-                in_tick += 1
+                    in_tick += 1
                 now = time.perf_counter()
                 if now >= tick_end:
                     while now >= tick_end:  # quiet intervals count as zeros

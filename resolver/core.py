@@ -120,7 +120,8 @@ class Resolver:
     ```
 
     Args:
-        nameservers: `HOST[:PORT]` IP addresses; None uses the system's (/etc/resolv.conf).
+        nameservers: `HOST[:PORT]` IP addresses, each asked once however often listed;
+            None uses the system's (/etc/resolv.conf).
         timeout: the most seconds an attempt waits for its reply (the wire engine
             retransmits sooner once it knows a server's round-trip time; see the README).
         tries: attempts per query in all, each on the next nameserver (timeouts,
@@ -172,7 +173,9 @@ class Resolver:
             raise ConfigError(f"unknown engine {engine!r} (choose: {choices})") from None
         if isinstance(nameservers, str):
             raise ConfigError("nameservers must be a list of addresses, not one string")
-        self.nameservers = [parse_nameserver(n) for n in nameservers] if nameservers else None
+        # Each server once, in the order first named (`1.2.3.4` and `1.2.3.4:53` are one).
+        listed = dict.fromkeys(parse_nameserver(n) for n in nameservers or ())
+        self.nameservers = list(listed) or None
         self.timeout = timeout
         self.tries = tries
         self.concurrency = concurrency

@@ -213,8 +213,9 @@ class Result(NamedTuple):
     error: str | None = None
     line: int = 0
     elapsed: float = 0.0
-    #: The nameserver (`host:port`) whose reply this is; None when no reply gave it (a
-    #: timeout, the system resolver, bad input, or c-ares asking one of several servers).
+    #: The nameserver (`host:port`) whose reply this is; for TIMEOUT and ERROR, the one
+    #: asked last. None when no nameserver was (the system resolver, bad input, a
+    #: `deadline` that struck first).
     server: str | None = None
 
     @property

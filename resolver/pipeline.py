@@ -30,7 +30,7 @@ from resolver.writers import Writer
 if TYPE_CHECKING:
     from resolver.core import Resolver
 
-__all__ = ["RateLimit", "ResultStream", "Summary", "Window", "run"]
+__all__ = ["REPLIED", "RateLimit", "ResultStream", "Summary", "Window", "run"]
 
 
 class RateLimit:
@@ -370,6 +370,10 @@ def _answer_for(result: Result, query: Query) -> Result:
     return result._replace(query=query.text, line=query.line)
 
 
+#: The statuses only a nameserver's reply gives (TIMEOUT, ERROR and INVALID are not).
+REPLIED = (Status.NOERROR, Status.NODATA, Status.NXDOMAIN, Status.SERVFAIL, Status.REFUSED)
+
+
 @dataclass
 class Summary:
     """What a run did: rows per status, time taken, rate."""
@@ -379,6 +383,8 @@ class Summary:
     interrupted: bool = False
     #: The highest input line number written so far (how far into the input the run is).
     last_line: int = 0
+    #: Replies the nameservers gave, of any rcode (their `ServerStats.answered`, summed).
+    replies: int = 0
 
     @property
     def total(self) -> int:
@@ -390,13 +396,31 @@ class Summary:
         """Rows per second."""
         return self.total / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def asked(self) -> int:
+        """Rows of names that were asked (all but INVALID)."""
+        return self.total - self.counts[Status.INVALID.value]
+
+    @property
+    def answered(self) -> int:
+        """Rows whose status is a nameserver's reply (see REPLIED)."""
+        return sum(self.counts[status.value] for status in REPLIED)
+
+    @property
+    def unanswered(self) -> bool:
+        """True when names were asked and no nameserver ever replied: every row but the
+        INVALID ones is TIMEOUT or ERROR, and no server's counters hold a reply (a SERVFAIL
+        that was retried into a TIMEOUT is a reply). Not for an empty or all-INVALID input."""
+        return self.asked > 0 and self.answered == 0 and self.replies == 0
+
     def __str__(self) -> str:
         statuses = ", ".join(
-            f"{s.value} {self.counts[s.value]}" for s in Status if self.counts[s.value]
+            f"{s.value} {self.counts[s.value]:,}" for s in Status if self.counts[s.value]
         )
         head = "interrupted: " if self.interrupted else ""
+        total = self.total
         return (
-            f"{head}{self.total} results in {self.elapsed:.2f}s "
+            f"{head}{total:,} result{'' if total == 1 else 's'} in {self.elapsed:.2f}s "
             f"({self.rate:,.0f}/s): {statuses or 'nothing to do'}"
         )
 

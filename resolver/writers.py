@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
-from typing import IO, Any, Literal, Protocol, overload
+from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
 from resolver.model import Answer, ResolverError, Result
 
@@ -233,6 +233,8 @@ def _server_json(server: str | None) -> str:
 def _cell(value: Any) -> Any:
     """A CSV cell other than a key's: a list as a JSON array (`["a", "b"]`, `[]`), as in
     SQLite; text that a spreadsheet would take for a formula gets a leading apostrophe."""
+    if isinstance(value, float):  # elapsed_ms: three decimals, as in JSONL
+        return f"{value:.3f}"
     if isinstance(value, list):
         return _JSON(value) if value else "[]"  # "[": never a formula
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -485,6 +487,7 @@ def open_writer(
     header: bool = True,
     append: bool = False,
     bom: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter: ...
 
 
@@ -496,6 +499,7 @@ def open_writer(
     header: bool = True,
     append: bool = False,
     bom: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter | SqliteWriter: ...
 
 
@@ -506,6 +510,7 @@ def open_writer(
     header: bool = True,
     append: bool = False,
     bom: bool = False,
+    stdout: BinaryIO | None = None,
 ) -> JsonlWriter | CsvWriter | SqliteWriter:
     """A writer for `path` (None or `-`: stdout), in `format` or the one its name implies;
     `header=False` leaves out the CSV header row, `bom=True` starts a CSV header with a
@@ -514,7 +519,7 @@ def open_writer(
     `append=True` adds to an existing file instead of replacing it (creating it if there
     is none): a CSV header is written only into an empty file, and a JSONL/CSV file whose
     last row is torn is refused (`resolver.resume.done_keys` repairs it). SQLite needs a
-    file: stdout cannot take a database."""
+    file: stdout cannot take a database. `stdout` stands in for `sys.stdout.buffer`."""
     kind = format_for(path, format)
     if bom and kind != "csv":
         raise ResolverError(f"a byte order mark is for CSV output, not {kind}")
@@ -523,7 +528,7 @@ def open_writer(
             raise ResolverError(
                 "SQLite output needs a file (-o results.db): it cannot go to standard output"
             )
-        out: IO[bytes] = sys.stdout.buffer
+        out: IO[bytes] = stdout or sys.stdout.buffer
     elif kind == "sqlite":
         return SqliteWriter(path, append=append)
     else:

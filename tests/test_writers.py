@@ -277,3 +277,16 @@ def test_a_batch_is_written_as_its_rows_one_by_one(writer_type: type[JsonlWriter
     writer.flush()
     assert batched.getvalue() == one_by_one.getvalue()
     assert len(batched.getvalue().splitlines()) >= len(results())
+
+
+def test_elapsed_ms_is_the_same_text_in_csv_and_jsonl() -> None:
+    """Three decimals (microseconds) in both formats: `0.000`, never `0.0` in one."""
+    times = (0.0, 0.0012345, 2.5, 0.0004, 1e-7)
+    timed = [r._replace(elapsed=e) for r, e in zip(results()[: len(times)], times, strict=True)]
+    jsonl_out, csv_out = io.BytesIO(), io.BytesIO()
+    for writer in (JsonlWriter(jsonl_out), CsvWriter(csv_out, header=False)):
+        writer.write_many(timed)
+        writer.flush()
+    in_jsonl = re.findall(r'"elapsed_ms": ([^}]*)}', jsonl_out.getvalue().decode())
+    in_csv = [row[-1] for row in csv.reader(io.StringIO(csv_out.getvalue().decode()))]
+    assert in_jsonl == in_csv == ["0.000", "1.234", "2500.000", "0.400", "0.000"]

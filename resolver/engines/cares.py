@@ -51,7 +51,7 @@ class _Outcome(NamedTuple):
     error: str | None
     retry: bool = False  #: asked again (the next server) while tries remain
     failure: bool = False  #: counts against the server (it may be benched)
-    replied: bool = False  #: the server's reply: the result names it
+    replied: bool = False  #: the server's reply (counted as answered)
 
 
 #: c-ares error code -> its outcome. Timeouts, SERVFAIL, REFUSED and refused connections
@@ -76,6 +76,11 @@ _ERRORS: dict[int, _Outcome] = {
     _E.ARES_ECANCELLED: _Outcome(Status.ERROR, CLOSED),
     _E.ARES_EDESTRUCTION: _Outcome(Status.ERROR, CLOSED),
 }
+
+#: A send that failed (c-ares says ECONNREFUSED): a lost datagram, asked again.
+_SEND_FAILED = _Outcome(Status.ERROR, "send failed (c-ares: connection refused)", True)
+#: Errors c-ares gives every query in flight on a socket, whichever query caused them.
+_SPOILS_SOCKET = frozenset({_E.ARES_EBADRESP, _E.ARES_ECONNREFUSED})
 
 _NO_TIMER_NEEDED = 0.0
 #: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
@@ -319,6 +324,7 @@ class _Attempt:
         "done",
         "ended",
         "first",
+        "in_send",
         "number",
         "query",
         "sent_at",
@@ -346,6 +352,8 @@ class _Attempt:
         self.sent_at = time.perf_counter()
         #: Its callback has been handled (c-ares may call it twice: see `_on_reply`).
         self.ended = False
+        #: It ended inside its own `Channel.query` call: its datagram was never sent.
+        self.in_send = False
 
 
 class _Server(ServerHealth):
@@ -379,6 +387,11 @@ class CaresEngine:
     channel of its own, closed when it ends, without counting the spoilt attempt as a
     try: there only its own garbage can spoil it, and that counts. (c-ares'
     `udp_max_queries=1` would do the same on one channel; pycares 5 does not expose it.)
+    A send that fails (EPERM from a firewall or a full conntrack table, ENOBUFS) does the
+    same, reported as a refused connection: a refusal on a shared channel is asked again
+    on a channel of its own as well, without counting; there a refusal from inside the
+    send is a failed send (a lost datagram: a try, a send error, not the server's fault),
+    and one that comes later (ICMP port unreachable) is the server's.
 
     Once c-ares has measured a server it times attempts at 5 x its average latency (at
     least 250 ms), whatever `timeout` says, and nothing turns that off. An attempt c-ares
@@ -420,6 +433,7 @@ class CaresEngine:
         # Replaced channels and one-attempt channels, closed when their queries end.
         self._retired: set[_Channel] = set()
         self._querying = False  # inside `Channel.query` (see `_on_reply`)
+        self._sending: _Attempt | None = None  # the attempt that `Channel.query` sends
 
     @property
     def servers(self) -> list[str]:
@@ -482,7 +496,7 @@ class CaresEngine:
         else:
             channel = self._channel(server)
         outgoing = _Attempt(channel, server, query, done, started, first, attempt + 1)
-        self._querying = True
+        self._querying, self._sending = True, outgoing
         try:
             channel.query(query.name, query.type.value, functools.partial(self._on_reply, outgoing))
         except (pycares.AresError, ValueError, TypeError) as exc:
@@ -498,7 +512,7 @@ class CaresEngine:
         else:
             server.stats.sent += 1
         finally:
-            self._querying = False
+            self._querying, self._sending = False, None
             if alone:
                 self._retire(channel)  # closed now, or when its one query ends
 
@@ -519,6 +533,7 @@ class CaresEngine:
         if attempt.ended:
             return
         attempt.ended = True
+        attempt.in_send = attempt is self._sending
         if self._querying:
             self._loop.call_soon(self._settle, attempt, result, errno)
         else:
@@ -556,23 +571,35 @@ class CaresEngine:
         if outcome.replied:
             stats.answered += 1
             stats.latency += time.perf_counter() - sent_at
-        if outcome.failure:
-            server.failed(self._loop.time())
-        elif outcome.replied:
-            server.streak = 0
-        if errno == _E.ARES_EBADRESP and not channel.alone and not self._closed:
-            # Maybe another name's garbage, which fails every query on its socket: this
-            # attempt does not count, and is made again on a socket of its own.
+            stats.rejected += outcome.failure  # SERVFAIL, REFUSED
+        if errno in _SPOILS_SOCKET and not channel.alone and not self._closed:
+            # Maybe another query's garbage or failed send, either of which fails every
+            # query in flight on the socket: this attempt neither counts nor is charged
+            # to the server, and is made again on a socket of its own, where only its own
+            # reply, garbage or refusal can end it.
             # (Not from the query's own callback stack: c-ares is mid-processing.)
             self._loop.call_soon(self._send, query, done, started, first, attempts - 1, True)
             return
+        if errno == _E.ARES_ECONNREFUSED and attempt.in_send:
+            # On a socket of its own, a refusal before anything came back is its send
+            # failing (EPERM, ENOBUFS: c-ares reports every send error as a refused
+            # connection): a lost datagram, not the server's fault.
+            stats.send_errors += 1
+            outcome = _SEND_FAILED
+        elif outcome.failure:
+            if not outcome.replied:
+                stats.failed += 1  # no reply: timed out, refused by ICMP
+            server.failed(self._loop.time())
+        elif outcome.replied:
+            server.streak = 0
         if outcome.retry and attempts < self._tries and not self._closed:
-            # A malformed response, once more: the next attempt on a socket of its own too.
-            alone = errno == _E.ARES_EBADRESP
+            # Garbage or a failed send, once more: the next attempt on a socket of its own.
+            alone = errno in _SPOILS_SOCKET
             self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
         status = outcome.status
-        fields = {"error": outcome.error, "server": stats.nameserver if outcome.replied else None}
+        asked = stats.nameserver if outcome.status is not Status.INVALID else None
+        fields = {"error": outcome.error, "server": asked}  # replied, or asked last
         if result is not None and errno in _CHAINED:
             _, chain, cut = _follow(query, result.answer)
             fields["cnames"] = tuple(chain)

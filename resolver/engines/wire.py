@@ -534,6 +534,8 @@ class WireEngine:
         stats = server.stats
         stats.answered += 1
         stats.latency += now - sent_at
+        if not latest:
+            stats.failed -= 1  # counted when it timed out: it was answered after all
         if truncated:
             self._end(entry)
             self._fallback.submit(entry.query, entry.done)
@@ -543,6 +545,7 @@ class WireEngine:
         elif rcode == _NXDOMAIN:
             status, error = Status.NXDOMAIN, None
         elif rcode in (_SERVFAIL, _REFUSED):
+            stats.rejected += 1
             server.failed(self._loop.time())
             error = SERVFAIL if rcode == _SERVFAIL else REFUSED
             if not latest:  # an earlier attempt's: the latest one, still in flight, decides
@@ -635,6 +638,7 @@ class WireEngine:
         else:
             entry.error = TIMEOUT
             server.lost(entry.serial)
+        server.stats.failed += 1
         server.failed(now)
         self._failed(entry)
 
@@ -657,13 +661,18 @@ class WireEngine:
 
     def _failed(self, entry: _Pending) -> None:
         """`entry`'s latest attempt failed (it is no longer in flight): another while tries
-        remain, else the result for `entry.error`."""
+        remain, else the result for `entry.error`, naming the server asked last."""
         if entry.attempt < self._tries and not self._closed:
             self._retry(entry)
             return
         status = Status.TIMEOUT if entry.error == TIMEOUT else Status.ERROR
         self._end(entry)
-        entry.done(self._result(entry.query, entry.started, status, error=entry.error))
+        fields = {"error": entry.error, "server": self._asked(entry)}
+        entry.done(self._result(entry.query, entry.started, status, **fields))
+
+    def _asked(self, entry: _Pending) -> str | None:
+        """The nameserver of `entry`'s latest attempt (None before the first)."""
+        return self._servers[entry.last].stats.nameserver if entry.last >= 0 else None
 
     def _retry(self, entry: _Pending) -> None:
         """Queue `entry`'s next attempt ahead of the queries not yet asked."""
@@ -746,4 +755,5 @@ class WireEngine:
         for entry in ended.values():
             entry.sock = None
             entry.earlier = None
-            entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
+            fields = {"error": CLOSED, "server": self._asked(entry)}
+            entry.done(self._result(entry.query, entry.started, Status.ERROR, **fields))
