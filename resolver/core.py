@@ -8,8 +8,10 @@ import enum
 from collections.abc import Callable, Container, Sequence
 from ipaddress import ip_address
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from resolver.engines import Done, Engine, ServerStats
+from resolver.engines.aiodns import AiodnsEngine
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
@@ -17,6 +19,9 @@ from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result,
 from resolver.names import parse_line
 from resolver.pipeline import RateLimit, ResultStream, Window
 from resolver.sources import Source
+
+if TYPE_CHECKING:
+    import aiodns
 
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
 
@@ -26,6 +31,7 @@ class EngineName(enum.Enum):
 
     WIRE = "wire"  #: DNS over UDP on the event loop; hands what it cannot finish to c-ares
     CARES = "cares"  #: c-ares (pycares) for every query
+    AIODNS = "aiodns"  #: aiodns' `DNSResolver.query_dns` for every query (see the README)
 
 
 class Fallback(enum.Enum):
@@ -92,10 +98,14 @@ class Resolver:
         concurrency: the most queries in flight, over all streams and lookups; each
             stream also holds at most this many results not yet consumed.
         fallback: when the system resolver is asked (`Fallback` or its value).
-        engine: which engine asks DNS (`EngineName` or its value).
+        engine: which engine asks DNS (`EngineName` or its value); default wire, or
+            aiodns when `aiodns_resolver` is given.
         rate: at most this many queries per second (None: no limit).
         deadline: seconds after which a query ends as TIMEOUT whatever tries remain
             (None: only timeout and tries bound it).
+        aiodns_resolver: an `aiodns.DNSResolver` of the application's to ask (the aiodns
+            engine); its own nameservers, timeout and tries then apply, and it is left
+            open by `aclose()`.
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -109,9 +119,10 @@ class Resolver:
         tries: int = DEFAULT_TRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
         fallback: Fallback | str = Fallback.AUTO,
-        engine: EngineName | str = EngineName.WIRE,
+        engine: EngineName | str | None = None,
         rate: float | None = None,
         deadline: float | None = None,
+        aiodns_resolver: aiodns.DNSResolver | None = None,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -129,11 +140,19 @@ class Resolver:
         except ValueError:
             choices = ", ".join(f.value for f in Fallback)
             raise ConfigError(f"unknown fallback {fallback!r} (choose: {choices})") from None
+        if engine is None:
+            engine = EngineName.WIRE if aiodns_resolver is None else EngineName.AIODNS
         try:
             self.engine = EngineName(engine)
         except ValueError:
             choices = ", ".join(e.value for e in EngineName)
             raise ConfigError(f"unknown engine {engine!r} (choose: {choices})") from None
+        if aiodns_resolver is not None:
+            if self.engine is not EngineName.AIODNS:
+                raise ConfigError(f"an aiodns_resolver is asked by the aiodns engine, not {engine}")
+            if nameservers:
+                raise ConfigError("give the nameservers to the aiodns resolver, not to both")
+        self._aiodns_resolver = aiodns_resolver
         if isinstance(nameservers, str):
             raise ConfigError("nameservers must be a list of addresses, not one string")
         self.nameservers = [parse_nameserver(n) for n in nameservers] if nameservers else None
@@ -145,7 +164,7 @@ class Resolver:
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
-        self._dns: WireEngine | CaresEngine | None = None  # the engine that asks DNS
+        self._dns: WireEngine | CaresEngine | AiodnsEngine | None = None  # the one asking DNS
         self._route: Callable[[Query, Done], None] | None = None  # set by _open()
         self._closed = False
 
@@ -173,18 +192,27 @@ class Resolver:
         """Start the engines (on the running loop) and decide once how queries are routed."""
         if self._route is not None:
             return self._route
-        cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
         system = SystemEngine()
-        dns: WireEngine | CaresEngine = cares
-        if self.engine is EngineName.WIRE:
-            dns = WireEngine(
-                self.nameservers or cares.servers,
+        dns: WireEngine | CaresEngine | AiodnsEngine
+        if self.engine is EngineName.AIODNS:
+            dns = AiodnsEngine(
+                self.nameservers,
                 timeout=self.timeout,
                 tries=self.tries,
-                fallback=cares,
-                window=self.concurrency,
+                resolver=self._aiodns_resolver,
             )
-        self._engines = [dns, cares, system] if dns is not cares else [cares, system]
+            self._engines = [dns, system]
+        else:
+            cares = dns = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            if self.engine is EngineName.WIRE:
+                dns = WireEngine(
+                    self.nameservers or cares.servers,
+                    timeout=self.timeout,
+                    tries=self.tries,
+                    fallback=cares,
+                    window=self.concurrency,
+                )
+            self._engines = [dns, cares, system] if dns is not cares else [cares, system]
         self._dns = dns
         falls_back = self.fallback is Fallback.ALWAYS or (
             self.fallback is Fallback.AUTO and self.nameservers is None

@@ -36,7 +36,7 @@ from resolver.engines import (
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
 from resolver.wire import render_text
 
-__all__ = ["CaresEngine"]
+__all__ = ["CaresEngine", "outcome_of", "parse_answer"]
 
 _E = pycares.errno
 #: An attempt c-ares times out with more than this (and a tenth of its timeout) left was
@@ -76,6 +76,15 @@ _ERRORS: dict[int, _Outcome] = {
     _E.ARES_ECANCELLED: _Outcome(Status.ERROR, CLOSED),
     _E.ARES_EDESTRUCTION: _Outcome(Status.ERROR, CLOSED),
 }
+
+
+def outcome_of(errno: int) -> _Outcome:
+    """What c-ares error code `errno` means for the attempt that got it."""
+    found = _ERRORS.get(errno)
+    if found is None:
+        return _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
+    return found
+
 
 _NO_TIMER_NEEDED = 0.0
 #: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
@@ -550,9 +559,7 @@ class CaresEngine:
             status, fields = parse_answer(query, result.answer)
             done(_result(query, started, status, fields | {"server": stats.nameserver}))
             return
-        outcome = _ERRORS.get(
-            errno, _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
-        )
+        outcome = outcome_of(errno)
         if outcome.replied:
             stats.answered += 1
             stats.latency += time.perf_counter() - sent_at
