@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Callable, Container, Sequence
 from ipaddress import ip_address
 from types import TracebackType
@@ -17,13 +18,15 @@ from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.names import parse_line
-from resolver.pipeline import RateLimit, ResultStream, Window
+from resolver.pipeline import Progress, RateLimit, ResultStream, Window
 from resolver.sources import Source
 
 if TYPE_CHECKING:
     import aiodns
 
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
+
+log = logging.getLogger(__name__)
 
 
 class EngineName(enum.Enum):
@@ -236,8 +239,21 @@ class Resolver:
 
                 local = system.from_hosts(query)
                 if local is not None or dns_result.status not in SYSTEM_AFTER:
+                    log.debug(
+                        "%s %s: %s from DNS, the hosts file %s",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                        "answers" if local is not None else "has nothing",
+                    )
                     pick(local)
                 else:
+                    log.debug(
+                        "%s %s: %s from DNS, asking the system resolver",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                    )
                     system.submit(query, pick)
 
             dns.submit(query, after_dns)
@@ -329,6 +345,8 @@ class Resolver:
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        on_progress: Progress | None = None,
+        progress_every: float = 1.0,
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
@@ -343,9 +361,24 @@ class Resolver:
         holds up the rest). `unique=True` asks each (name, type) once and answers every
         line that repeats it from that one lookup (remembering every name seen).
         `skip` holds (line, type name) pairs not to resolve again (see `--resume`).
+        `on_progress(counters)` is called on the loop every `progress_every` seconds while
+        the stream runs, and once when it has ended (see `Counters`; `stream.counters()`
+        gives the same at any time).
         """
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
+        if progress_every <= 0:
+            raise ConfigError("progress_every must be positive")
         asked = [RecordType.parse(t) for t in types]
-        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique, skip=skip)
+        return ResultStream(
+            self,
+            source,
+            asked,
+            share,
+            ordered=ordered,
+            unique=unique,
+            skip=skip,
+            on_progress=on_progress,
+            progress_every=progress_every,
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
@@ -39,6 +40,7 @@ from resolver.wire import render_text
 __all__ = ["CaresEngine", "outcome_of", "parse_answer"]
 
 _E = pycares.errno
+log = logging.getLogger(__name__)
 #: An attempt c-ares times out with more than this (and a tenth of its timeout) left was
 #: ended early by c-ares' adaptive timeout, not by the configured one.
 _EARLY = 0.05
@@ -449,6 +451,11 @@ class CaresEngine:
         channel = server.channel
         if channel is None or channel.sent >= self._recycle_after:
             if channel is not None:
+                log.debug(
+                    "c-ares channel to %s replaced after %d queries (bounds its cache)",
+                    server.stats.nameserver,
+                    channel.sent,
+                )
                 self._retire(channel)
             channel = server.channel = self._new_channel(server)
         return channel
