@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
 from resolver.core import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, DEFAULT_TRIES, Fallback, Resolver
@@ -92,7 +92,7 @@ def iter_resolve(
     ordered: bool = False,
     unique: bool = False,
     loop_factory: LoopFactory | None = None,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Resolve every name of `names` (any iterable of lines, e.g. an open file, read
     lazily; a string is one name) and yield the results as they come (`ordered=True`:
     in input order; `unique`: as in `Resolver.resolve_many`).
@@ -157,7 +157,8 @@ class _Handoff:
     def took(self) -> None:
         """The caller took a batch: room for another."""
         if self.loop is not None and self.room is not None:
-            self.loop.call_soon_threadsafe(self.room.release)
+            with contextlib.suppress(RuntimeError):  # the run is over: its loop is closed
+                self.loop.call_soon_threadsafe(self.room.release)
 
     def stop(self) -> None:
         """The caller is gone: cancel the run (it closes the resolver)."""
@@ -174,7 +175,7 @@ def _results(
     ordered: bool,
     unique: bool,
     loop_factory: LoopFactory | None,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     handoff = _Handoff()
 
     async def run() -> None:
