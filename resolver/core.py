@@ -107,8 +107,8 @@ class Resolver:
         deadline: seconds after which a query ends as TIMEOUT whatever tries remain
             (None: only timeout and tries bound it).
         aiodns_resolver: an `aiodns.DNSResolver` of the application's to ask (the aiodns
-            engine); its own nameservers, timeout and tries then apply, and it is left
-            open by `aclose()`.
+            engine); its own nameservers, timeout and tries then apply (for `fallback`
+            "auto" they count as the system's), and it is left open by `aclose()`.
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -293,8 +293,9 @@ class Resolver:
 
     def server_stats(self) -> list[ServerStats]:
         """Per-nameserver counters of the engine that asks DNS, wire or c-ares (attempts,
-        replies, failures, benching, latency); empty before the first query. The queries
-        the wire engine hands to c-ares are not counted."""
+        replies, failures, benching, latency); empty before the first query, and with the
+        aiodns engine (c-ares keeps its own). The queries the wire engine hands to c-ares
+        are not counted."""
         return [] if self._dns is None else self._dns.stats()
 
     @staticmethod
