@@ -30,8 +30,11 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
 from typing import Any
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+try:
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+except ImportError as exc:  # pragma: no cover - the extra is not installed
+    raise ImportError("resolver.aiohttp needs aiohttp: pip install 'resolver[aiohttp]'") from exc
 
 from resolver.core import Resolver
 from resolver.engines.system import HOSTS_PATH, HostsFile

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from resolver import Counters, Resolver, Status
+from resolver import ConfigError, Counters, Resolver, Status
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, RecordType, Result
 from resolver.pytest_plugin import ServerFactory
@@ -57,6 +57,11 @@ async def test_progress_counts_batches_and_stops_with_the_stream(
             pass
         await asyncio.sleep(0)
     assert [(c.done, c.statuses) for c in seen] == [(5, {Status.NOERROR: 5})]
+
+
+def test_progress_every_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="progress_every"):
+        Resolver(["127.0.0.1"]).resolve_many([], progress_every=0)
 
 
 @pytest.mark.parametrize("engine", ["wire", "cares"])
