@@ -68,7 +68,7 @@ class _Pending:
         self.done = done
         self.started = started
         self.ended = False  # its result was given (by a Future or by aclose)
-        self.again = False  # asked once more after an early timeout
+        self.again = False  # asked once more (an early timeout, a malformed response)
 
 
 class AiodnsEngine:
