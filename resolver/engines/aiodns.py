@@ -180,23 +180,23 @@ class AiodnsEngine:
         if self._own and not pending.again and not self._closed:
             again = self._again(pending, errno)
             if again is not None:
-                # Once more, on a resolver (so a socket) of its own: a garbage datagram
-                # fails every query on the socket it came on, and c-ares' adaptive timeout
+                # Once more, on a resolver (so a socket) of its own: a garbage datagram or
+                # a failed send fails every query on the socket, and c-ares' adaptive timeout
                 # may give up before `timeout` (a new resolver has no latency history).
                 pending.again = True
                 lone = _Channel(self._new_resolver(*again))
                 self._ask(lone, pending)
                 self._retire(lone)
                 return None
-        outcome = outcome_of(errno)
-        server = self._server if outcome.replied else None
-        return _result(pending, outcome.status, error=outcome.error, server=server)
+        outcome = outcome_of(errno)  # the server: replied, or was asked last
+        return _result(pending, outcome.status, error=outcome.error, server=self._server)
 
     def _again(self, pending: _Pending, errno: int) -> tuple[float, int] | None:
         """(timeout, tries) to ask `pending` again with after c-ares error `errno`, or
         None: the rest of the timeout after an early timeout, all of it after a malformed
-        response (maybe another name's garbage)."""
-        if errno == pycares.errno.ARES_EBADRESP:
+        response or a refused connection (maybe another name's garbage, or a send that
+        failed: c-ares reports EPERM and ENOBUFS so, for every query on the socket)."""
+        if errno in (pycares.errno.ARES_EBADRESP, pycares.errno.ARES_ECONNREFUSED):
             return self._timeout, self._tries
         left = self._timeout - (time.perf_counter() - pending.started)
         if errno == pycares.errno.ARES_ETIMEOUT and left > max(_EARLY, self._timeout / 10):
