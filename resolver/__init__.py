@@ -8,6 +8,8 @@ async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
 ```
 """
 
+import logging
+
 from resolver.core import Fallback, Resolver
 from resolver.model import (
     CAA,
@@ -24,9 +26,13 @@ from resolver.model import (
     Source,
     Status,
 )
-from resolver.pipeline import ResultStream
+from resolver.pipeline import Counters, ResultStream
+from resolver.sync import iter_resolve, resolve
 
 __version__ = "0.1.0"
+
+# Silent unless the application configures logging: the CLI prints its own lines.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "CAA",
@@ -35,6 +41,7 @@ __all__ = [
     "SRV",
     "Answer",
     "ConfigError",
+    "Counters",
     "Fallback",
     "InvalidInput",
     "Query",
@@ -46,4 +53,6 @@ __all__ = [
     "Source",
     "Status",
     "__version__",
+    "iter_resolve",
+    "resolve",
 ]

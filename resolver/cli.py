@@ -122,7 +122,8 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
         choices=[e.value for e in EngineName],
         default=EngineName.WIRE.value,
         help="wire: DNS over UDP on the event loop, handing anything unusual to c-ares; "
-        "cares: c-ares for everything (default: wire)",
+        "cares: c-ares for everything; aiodns: aiodns' query_dns for everything, c-ares "
+        "choosing servers and tries (default: wire)",
     )
     p.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
 

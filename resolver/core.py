@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Callable, Container, Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from resolver.engines import Done, Engine, ServerStats
+from resolver.engines.aiodns import AiodnsEngine
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
-from resolver.pipeline import RateLimit, ResultStream, Window
+from resolver.pipeline import Progress, RateLimit, ResultStream, Window
 from resolver.sources import Source, parse_item
 
+if TYPE_CHECKING:
+    import aiodns
+
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
+
+log = logging.getLogger(__name__)
 
 
 class EngineName(enum.Enum):
@@ -25,6 +33,7 @@ class EngineName(enum.Enum):
 
     WIRE = "wire"  #: DNS over UDP on the event loop; hands what it cannot finish to c-ares
     CARES = "cares"  #: c-ares (pycares) for every query
+    AIODNS = "aiodns"  #: aiodns' `DNSResolver.query_dns` for every query (see the README)
 
 
 class Fallback(enum.Enum):
@@ -129,10 +138,14 @@ class Resolver:
         concurrency: the most queries in flight, over all streams and lookups; each
             stream also holds at most this many results not yet consumed.
         fallback: when the system resolver is asked (`Fallback` or its value).
-        engine: which engine asks DNS (`EngineName` or its value).
+        engine: which engine asks DNS (`EngineName` or its value); default wire, or
+            aiodns when `aiodns_resolver` is given.
         rate: at most this many queries per second (None: no limit).
         deadline: seconds after which a query ends as TIMEOUT whatever tries remain
             (None: only timeout and tries bound it).
+        aiodns_resolver: an `aiodns.DNSResolver` of the application's to ask (the aiodns
+            engine); its own nameservers, timeout and tries then apply (for `fallback`
+            "auto" they count as the system's), and it is left open by `aclose()`.
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -146,9 +159,10 @@ class Resolver:
         tries: int = DEFAULT_TRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
         fallback: Fallback | str = Fallback.AUTO,
-        engine: EngineName | str = EngineName.WIRE,
+        engine: EngineName | str | None = None,
         rate: float | None = None,
         deadline: float | None = None,
+        aiodns_resolver: aiodns.DNSResolver | None = None,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -166,11 +180,19 @@ class Resolver:
         except ValueError:
             choices = ", ".join(f.value for f in Fallback)
             raise ConfigError(f"unknown fallback {fallback!r} (choose: {choices})") from None
+        if engine is None:
+            engine = EngineName.WIRE if aiodns_resolver is None else EngineName.AIODNS
         try:
             self.engine = EngineName(engine)
         except ValueError:
             choices = ", ".join(e.value for e in EngineName)
             raise ConfigError(f"unknown engine {engine!r} (choose: {choices})") from None
+        if aiodns_resolver is not None:
+            if self.engine is not EngineName.AIODNS:
+                raise ConfigError(f"an aiodns_resolver is asked by the aiodns engine, not {engine}")
+            if nameservers:
+                raise ConfigError("give the nameservers to the aiodns resolver, not to both")
+        self._aiodns_resolver = aiodns_resolver
         if isinstance(nameservers, str):
             raise ConfigError("nameservers must be a list of addresses, not one string")
         # Each server once, in the order first named (`1.2.3.4` and `1.2.3.4:53` are one).
@@ -184,7 +206,7 @@ class Resolver:
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
-        self._dns: WireEngine | CaresEngine | None = None  # the engine that asks DNS
+        self._dns: WireEngine | CaresEngine | AiodnsEngine | None = None  # the one asking DNS
         self._route: Callable[[Query, Done], None] | None = None  # set by _open()
         self._closed = False
 
@@ -212,18 +234,27 @@ class Resolver:
         """Start the engines (on the running loop) and decide once how queries are routed."""
         if self._route is not None:
             return self._route
-        cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
         system = SystemEngine()
-        dns: WireEngine | CaresEngine = cares
-        if self.engine is EngineName.WIRE:
-            dns = WireEngine(
-                self.nameservers or cares.servers,
+        dns: WireEngine | CaresEngine | AiodnsEngine
+        if self.engine is EngineName.AIODNS:
+            dns = AiodnsEngine(
+                self.nameservers,
                 timeout=self.timeout,
                 tries=self.tries,
-                fallback=cares,
-                window=self.concurrency,
+                resolver=self._aiodns_resolver,
             )
-        self._engines = [dns, cares, system] if dns is not cares else [cares, system]
+            self._engines = [dns, system]
+        else:
+            cares = dns = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            if self.engine is EngineName.WIRE:
+                dns = WireEngine(
+                    self.nameservers or cares.servers,
+                    timeout=self.timeout,
+                    tries=self.tries,
+                    fallback=cares,
+                    window=self.concurrency,
+                )
+            self._engines = [dns, cares, system] if dns is not cares else [cares, system]
         self._dns = dns
         falls_back = self.fallback is Fallback.ALWAYS or (
             self.fallback is Fallback.AUTO and self.nameservers is None
@@ -247,8 +278,21 @@ class Resolver:
 
                 local = system.from_hosts(query)
                 if local is not None or dns_result.status not in SYSTEM_AFTER:
+                    log.debug(
+                        "%s %s: %s from DNS, the hosts file %s",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                        "answers" if local is not None else "has nothing",
+                    )
                     pick(local)
                 else:
+                    log.debug(
+                        "%s %s: %s from DNS, asking the system resolver",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                    )
                     system.submit(query, pick)
 
             dns.submit(query, after_dns)
@@ -288,8 +332,9 @@ class Resolver:
 
     def server_stats(self) -> list[ServerStats]:
         """Per-nameserver counters of the engine that asks DNS, wire or c-ares (attempts,
-        replies, failures, benching, latency); empty before the first query. The queries
-        the wire engine hands to c-ares are not counted."""
+        replies, failures, benching, latency); empty before the first query, and with the
+        aiodns engine (c-ares keeps its own). The queries the wire engine hands to c-ares
+        are not counted."""
         return [] if self._dns is None else self._dns.stats()
 
     @staticmethod
@@ -343,6 +388,8 @@ class Resolver:
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        on_progress: Progress | None = None,
+        progress_every: float = 1.0,
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
@@ -360,9 +407,24 @@ class Resolver:
         holds up the rest). `unique=True` asks each (name, type) once and answers every
         line that repeats it from that one lookup (remembering every name seen).
         `skip` holds (line, type name) pairs not to resolve again (see `--resume`).
+        `on_progress(counters)` is called on the loop every `progress_every` seconds while
+        the stream runs, and once when it has ended (see `Counters`; `stream.counters()`
+        gives the same at any time).
         """
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
+        if progress_every <= 0:
+            raise ConfigError("progress_every must be positive")
         asked = RecordType.parse_many(types)
-        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique, skip=skip)
+        return ResultStream(
+            self,
+            source,
+            asked,
+            share,
+            ordered=ordered,
+            unique=unique,
+            skip=skip,
+            on_progress=on_progress,
+            progress_every=progress_every,
+        )

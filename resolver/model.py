@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "CAA",
@@ -227,6 +227,13 @@ class Result(NamedTuple):
     def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
         """The answers that are IP addresses."""
         return tuple(a for a in self.answers if isinstance(a, IPv4Address | IPv6Address))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The output record (the JSONL/CSV columns): plain str, int, float, None and lists
+        of str, e.g. for `pandas.DataFrame([r.to_dict() for r in results])`."""
+        from resolver.writers import record  # the writers' schema, in one place
+
+        return record(self)
 
     @classmethod
     def for_query(cls, query: Query, status: Status, **fields: object) -> Result:

@@ -19,10 +19,10 @@ import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Container, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from resolver.engines import Done
+from resolver.engines import Done, ServerStats
 from resolver.model import InvalidInput, Query, RecordType, Result, Status
 from resolver.sources import Source, query_batches
 from resolver.writers import Writer
@@ -30,7 +30,7 @@ from resolver.writers import Writer
 if TYPE_CHECKING:
     from resolver.core import Resolver
 
-__all__ = ["REPLIED", "RateLimit", "ResultStream", "Summary", "Window", "run"]
+__all__ = ["REPLIED", "Counters", "RateLimit", "ResultStream", "Summary", "Window", "run"]
 
 
 class RateLimit:
@@ -106,6 +106,26 @@ class Window:
                 return
 
 
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Where a stream is (`ResultStream.counters()`, or `on_progress` of `resolve_many`)."""
+
+    done: int  #: results yielded so far
+    in_flight: int  #: queries sent and not answered yet
+    statuses: dict[Status, int]  #: results yielded, per status
+    #: per nameserver, a copy of the resolver's counters (`Resolver.server_stats()`)
+    servers: tuple[ServerStats, ...]
+    elapsed: float  #: seconds since the stream started
+
+    @property
+    def rate(self) -> float:
+        """Results per second since the stream started."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+Progress = Callable[[Counters], None]
+
+
 class ResultStream(AsyncIterator[Result]):
     """An async iterator of results for every line of a source (see `Resolver.resolve_many`).
 
@@ -125,6 +145,8 @@ class ResultStream(AsyncIterator[Result]):
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        on_progress: Progress | None = None,
+        progress_every: float = 1.0,
     ) -> None:
         self._resolver = resolver
         self._source = source
@@ -150,6 +172,12 @@ class ResultStream(AsyncIterator[Result]):
         #: Results yielded so far.
         self.yielded = 0
         self._next_in_order = 0  # ordered: the sequence number of the next to deliver
+        self._statuses: Counter[Status] = Counter()  # results yielded, per status
+        self._answered = 0  # queries whose result is in
+        self._unasked = 0  # items that needed no query (invalid lines, repeats)
+        self._started: float | None = None  # loop time of the first wait
+        self._on_progress = on_progress
+        self._progress_every = progress_every
 
     def __aiter__(self) -> ResultStream:
         return self
@@ -193,6 +221,7 @@ class ResultStream(AsyncIterator[Result]):
     def _release(self) -> None:
         self._release_soon = False
         landed, self._landed = self._landed, 0
+        self._answered += landed
         self._resolver.window.give(landed)
 
     def _deliver_in_order(self, seq: int, result: Result) -> None:
@@ -248,6 +277,7 @@ class ResultStream(AsyncIterator[Result]):
                 deliver = functools.partial(self._deliver_shared, key, deliver)
             submit(item, functools.partial(self._landed_then, deliver))
         if unasked:
+            self._unasked += unasked
             self._resolver.window.give(unasked)
 
     async def _wait(self, idle: float | None = None) -> bool:
@@ -256,6 +286,10 @@ class ResultStream(AsyncIterator[Result]):
         if self._closed:
             return False
         loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.time()
+            if self._on_progress is not None:
+                loop.call_later(self._progress_every, _tick, weakref.ref(self))
         if self._feeder is None and not self._stopped:
             self._feeder = loop.create_task(_feed(weakref.ref(self)))
             wake = self._wake  # not self: the task must not keep the stream alive
@@ -265,6 +299,7 @@ class ResultStream(AsyncIterator[Result]):
             if (feeder is None or feeder.done()) and self.yielded == self.submitted:
                 if feeder is not None and not feeder.cancelled():
                     feeder.result()  # a failure of the source itself surfaces here
+                self._finish()
                 return False
             self._wake.clear()
             if idle is None:
@@ -284,7 +319,9 @@ class ResultStream(AsyncIterator[Result]):
             raise StopAsyncIteration
         self._window.give(1)
         self.yielded += 1
-        return self._ready.popleft()
+        result = self._ready.popleft()
+        self._statuses[result.status] += 1
+        return result
 
     async def batches(self, idle: float | None = None) -> AsyncIterator[list[Result]]:
         """The results in lists of all those ready at once (cheaper than one at a time
@@ -297,7 +334,28 @@ class ResultStream(AsyncIterator[Result]):
             ready.clear()
             self._window.give(len(batch))
             self.yielded += len(batch)
+            statuses = self._statuses
+            for result in batch:
+                statuses[result.status] += 1
             yield batch
+
+    def counters(self) -> Counters:
+        """How far the stream is: results done, queries in flight, per status and server."""
+        started = self._started
+        elapsed = 0.0 if started is None else asyncio.get_running_loop().time() - started
+        return Counters(
+            done=self.yielded,
+            in_flight=self.submitted - self._unasked - self._answered - self._landed,
+            statuses=dict(self._statuses),
+            servers=tuple(replace(s) for s in self._resolver.server_stats()),
+            elapsed=elapsed,
+        )
+
+    def _finish(self) -> None:
+        """The last `on_progress` call, once the stream has ended."""
+        on_progress, self._on_progress = self._on_progress, None
+        if on_progress is not None:
+            on_progress(self.counters())
 
     @property
     def stopped(self) -> bool:
@@ -321,6 +379,15 @@ class ResultStream(AsyncIterator[Result]):
             self._feeder.cancel()
             await asyncio.wait({self._feeder})
         self._ready.clear()
+
+
+def _tick(ref: weakref.ref[ResultStream]) -> None:
+    """Call the stream's `on_progress` and again after `progress_every`, until it ends."""
+    stream = ref()
+    if stream is None or stream._on_progress is None or stream._closed:
+        return
+    stream._on_progress(stream.counters())
+    asyncio.get_running_loop().call_later(stream._progress_every, _tick, ref)
 
 
 async def _feed(ref: weakref.ref[ResultStream]) -> None:

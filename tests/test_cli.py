@@ -65,7 +65,7 @@ def loop_flag(request: pytest.FixtureRequest) -> list[str]:
     return ["--no-uvloop"] if request.param == "asyncio" else []
 
 
-@pytest.fixture(params=["wire", "cares"])
+@pytest.fixture(params=["wire", "cares", "aiodns"])
 def engine_flag(request: pytest.FixtureRequest) -> list[str]:
     return ["--engine", request.param]
 
@@ -623,8 +623,18 @@ def mixed_lines() -> list[str]:
         ["--unique", "-t", "A,AAAA"],
         ["--engine", "cares", "--unique", "--format", "csv"],
         ["--deadline", "0.3", "-c", "7"],
+        ["--engine", "aiodns", "--tries", "3"],  # c-ares doubles the timeout per try
     ],
-    ids=["default", "cares", "workers", "ordered", "unique", "cares-unique-csv", "deadline"],
+    ids=[
+        "default",
+        "cares",
+        "workers",
+        "ordered",
+        "unique",
+        "cares-unique-csv",
+        "deadline",
+        "aiodns",
+    ],
 )
 def test_mixed_faults_give_one_right_row_per_line(
     tmp_path: Path, faulty_server: LoopbackDNSServer, flags: list[str]

@@ -7,6 +7,7 @@ callback per name; `Resolver.lookup()` wraps the same path in one Future.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -35,6 +36,8 @@ REFUSED = "query refused"
 TIMEOUT = "no answer within the timeout"
 CLOSED = "cancelled: the resolver was closed"
 CONNECTION_REFUSED = "connection refused by the nameserver"  # ICMP port unreachable
+
+log = logging.getLogger(__name__)
 
 #: Called exactly once per submitted query, on the event loop thread.
 Done = Callable[[Result], None]
@@ -108,6 +111,12 @@ class ServerHealth:
             self.streak = 0
             self.benched_until = now + BENCH_FOR
             self.stats.benched += 1
+            log.warning(
+                "nameserver %s set aside for %g s after %d failures in a row",
+                self.stats.nameserver,
+                BENCH_FOR,
+                BENCH_AFTER,
+            )
 
 
 _Health = TypeVar("_Health", bound=ServerHealth)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
@@ -36,9 +37,10 @@ from resolver.engines import (
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
 from resolver.wire import render_text
 
-__all__ = ["CaresEngine"]
+__all__ = ["CaresEngine", "outcome_of", "parse_answer"]
 
 _E = pycares.errno
+log = logging.getLogger(__name__)
 #: An attempt c-ares times out with more than this (and a tenth of its timeout) left was
 #: ended early by c-ares' adaptive timeout, not by the configured one.
 _EARLY = 0.05
@@ -81,6 +83,15 @@ _ERRORS: dict[int, _Outcome] = {
 _SEND_FAILED = _Outcome(Status.ERROR, "send failed (c-ares: connection refused)", True)
 #: Errors c-ares gives every query in flight on a socket, whichever query caused them.
 _SPOILS_SOCKET = frozenset({_E.ARES_EBADRESP, _E.ARES_ECONNREFUSED})
+
+
+def outcome_of(errno: int) -> _Outcome:
+    """What c-ares error code `errno` means for the attempt that got it."""
+    found = _ERRORS.get(errno)
+    if found is None:
+        return _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
+    return found
+
 
 _NO_TIMER_NEEDED = 0.0
 #: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
@@ -454,6 +465,11 @@ class CaresEngine:
         channel = server.channel
         if channel is None or channel.sent >= self._recycle_after:
             if channel is not None:
+                log.debug(
+                    "c-ares channel to %s replaced after %d queries (bounds its cache)",
+                    server.stats.nameserver,
+                    channel.sent,
+                )
                 self._retire(channel)
             channel = server.channel = self._new_channel(server)
         return channel
@@ -565,9 +581,7 @@ class CaresEngine:
             status, fields = parse_answer(query, result.answer)
             done(_result(query, started, status, fields | {"server": stats.nameserver}))
             return
-        outcome = _ERRORS.get(
-            errno, _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
-        )
+        outcome = outcome_of(errno)
         if outcome.replied:
             stats.answered += 1
             stats.latency += time.perf_counter() - sent_at
