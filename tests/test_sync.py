@@ -90,6 +90,8 @@ def test_settings_and_types_are_checked_at_the_call(server: LoopbackDNSServer) -
         resolver.resolve(["www.zone.test"], ["BOGUS"], [server.nameserver])
     with pytest.raises(ConfigError, match="no record type"):
         resolver.resolve(["www.zone.test"], [], [server.nameserver])  # not silently nothing
+    both = resolver.resolve("www.zone.test", "A,AAAA", [server.nameserver])  # as -t takes it
+    assert [r.type.name for r in both] == ["A", "AAAA"]
     with pytest.raises(ConfigError):
         resolver.resolve(["www.zone.test"], nameservers=[server.nameserver], timeout=0)
 
