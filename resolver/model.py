@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, NamedTuple
 
+from resolver.protocol import Type
+
 __all__ = [
     "CAA",
     "MX",
@@ -36,16 +38,16 @@ class ConfigError(ResolverError, ValueError):
 class RecordType(enum.Enum):
     """DNS record types the resolver can ask for (value: the type's code)."""
 
-    A = 1
-    NS = 2
-    CNAME = 5
-    SOA = 6
-    PTR = 12
-    MX = 15
-    TXT = 16
-    AAAA = 28
-    SRV = 33
-    CAA = 257
+    A = int(Type.A)
+    NS = int(Type.NS)
+    CNAME = int(Type.CNAME)
+    SOA = int(Type.SOA)
+    PTR = int(Type.PTR)
+    MX = int(Type.MX)
+    TXT = int(Type.TXT)
+    AAAA = int(Type.AAAA)
+    SRV = int(Type.SRV)
+    CAA = int(Type.CAA)
 
     @classmethod
     def parse(cls, value: str | int | RecordType) -> RecordType:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from resolver.model import RecordType
+from resolver.protocol import EDNS_PAYLOAD, FLAG_AA, FLAG_QR, FLAG_RD, FLAG_TC, Rcode, Type
 
 __all__ = [
     "EXAMPLE_ORIGIN",
@@ -46,15 +47,18 @@ Transport = Literal["udp", "tcp"]
 _Labels = tuple[bytes, ...]
 
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _ANY, _CAA = (
-    1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 255, 257,
+    int(t) for t in (Type.A, Type.NS, Type.CNAME, Type.SOA, Type.PTR, Type.MX, Type.TXT,
+                     Type.AAAA, Type.SRV, Type.OPT, Type.ANY, Type.CAA)
 )  # fmt: skip
-_TYPES = {"A": _A, "NS": _NS, "CNAME": _CNAME, "SOA": _SOA, "PTR": _PTR, "MX": _MX}
-_TYPES |= {"TXT": _TXT, "AAAA": _AAAA, "SRV": _SRV, "CAA": _CAA}
-_TYPE_NAMES = {v: k for k, v in _TYPES.items()} | {_OPT: "OPT", _ANY: "ANY"}
-_NOERROR, _FORMERR, _SERVFAIL, _NXDOMAIN, _NOTIMP, _REFUSED = 0, 1, 2, 3, 4, 5
-_QR, _AA, _TC, _RD = 0x8000, 0x0400, 0x0200, 0x0100
+#: The types a zone may hold: those a query may ask.
+_TYPES = {t.name: t.value for t in RecordType}
+_TYPE_NAMES = {int(t): t.name for t in Type}
+_NOERROR, _FORMERR, _SERVFAIL, _NXDOMAIN, _NOTIMP, _REFUSED = (int(r) for r in Rcode)
+_QR, _AA, _TC, _RD = FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD
+#: The server's own default limit on the CNAME steps it follows for an answer (less than
+#: a resolver's `MAX_CNAME_CHAIN`, so tests can make chains the server cuts).
 _MAX_CHAIN = 16
-_EDNS_SIZE = 1232  # the payload size the server advertises
+_EDNS_SIZE = EDNS_PAYLOAD  # the payload size the server advertises
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 
 

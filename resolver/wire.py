@@ -25,6 +25,16 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
 
 from resolver.model import CAA, MX, SOA, SRV, Answer
+from resolver.protocol import (
+    EDNS_PAYLOAD,
+    FLAG_QR,
+    FLAG_TC,
+    MASK_OPCODE,
+    MASK_RCODE,
+    MAX_CNAME_CHAIN,
+    Rcode,
+    Type,
+)
 
 __all__ = [
     "Decoded",
@@ -37,13 +47,27 @@ __all__ = [
     "reply_id",
 ]
 
+# Plain ints for the hot paths (an IntEnum compares slower).
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _CAA = (
-    1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 257,
+    int(t) for t in (Type.A, Type.NS, Type.CNAME, Type.SOA, Type.PTR, Type.MX, Type.TXT,
+                     Type.AAAA, Type.SRV, Type.OPT, Type.CAA)
 )  # fmt: skip
-#: Types c-ares 1.34 parses strictly that this codec does not: HINFO, SIG, NAPTR, TLSA,
-#: SVCB, HTTPS, ANY, URI. A reply holding one is left to c-ares.
-_UNSUPPORTED = frozenset({13, 24, 35, 52, 64, 65, 255, 256})
-_MAX_CHAIN = 64  # CNAME steps followed, as in cares.parse_answer
+#: Types c-ares 1.34 parses strictly that this codec does not. A reply holding one is left
+#: to c-ares.
+_UNSUPPORTED = frozenset(
+    int(t)
+    for t in (
+        Type.HINFO,
+        Type.SIG,
+        Type.NAPTR,
+        Type.TLSA,
+        Type.SVCB,
+        Type.HTTPS,
+        Type.ANY,
+        Type.URI,
+    )
+)
+_MAX_CHAIN = MAX_CNAME_CHAIN
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _PTR_RR = struct.Struct("!HHHIH")  # a compression pointer, then the fixed fields
@@ -52,8 +76,8 @@ _U16 = struct.Struct("!H")
 _new = tuple.__new__  # NamedTuple(...) without its Python-level __new__, for per-reply tuples
 _SOA_TAIL = struct.Struct("!IIIII")
 _SRV_HEAD = struct.Struct("!HHH")
-_QR, _QR_OPCODE, _TC, _RCODE = 0x8000, 0xF800, 0x0200, 0x000F
-_NOERROR, _SERVFAIL, _NXDOMAIN = 0, 2, 3
+_QR, _QR_OPCODE, _TC, _RCODE = FLAG_QR, FLAG_QR | MASK_OPCODE, FLAG_TC, MASK_RCODE
+_NOERROR, _SERVFAIL, _NXDOMAIN = int(Rcode.NOERROR), int(Rcode.SERVFAIL), int(Rcode.NXDOMAIN)
 #: The rcodes whose reply's CNAME chain is kept (see `Decoded`).
 _CHAINED = frozenset({_NOERROR, _SERVFAIL, _NXDOMAIN})
 
@@ -155,7 +179,9 @@ _NAME_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_
 _SUFFIXES: dict[tuple[int, int | None], bytes] = {}
 
 
-def build_query(qid: int, qname: bytes, qtype: int, *, edns_payload: int | None = 1232) -> bytes:
+def build_query(
+    qid: int, qname: bytes, qtype: int, *, edns_payload: int | None = EDNS_PAYLOAD
+) -> bytes:
     """A query (RD set, one question of class IN, an OPT record unless `edns_payload` is None)."""
     suffix = _SUFFIXES.get((qtype, edns_payload))
     if suffix is None:

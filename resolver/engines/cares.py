@@ -35,6 +35,7 @@ from resolver.engines import (
     healthy,
 )
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
+from resolver.protocol import MAX_CNAME_CHAIN
 from resolver.wire import render_text
 
 __all__ = ["CaresEngine", "outcome_of", "parse_answer"]
@@ -94,8 +95,6 @@ def outcome_of(errno: int) -> _Outcome:
 
 
 _NO_TIMER_NEEDED = 0.0
-#: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
-MAX_CHAIN = 64
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 10_000
 
@@ -148,11 +147,11 @@ def _follow(query: Query, records: Sequence[Any]) -> tuple[str, list[str], str |
     seen = {owner}
     while owner in cname_of:
         owner = cname_of[owner]
-        if owner in seen or len(chain) == MAX_CHAIN:
+        if owner in seen or len(chain) == MAX_CNAME_CHAIN:
             return (
                 owner,
                 chain,
-                "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CHAIN} steps",
+                "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CNAME_CHAIN} steps",
             )
         seen.add(owner)
         chain.append(owner)

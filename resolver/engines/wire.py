@@ -62,6 +62,7 @@ from resolver.engines import (
 )
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
+from resolver.protocol import Rcode
 from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
 
 __all__ = ["MIN_RTO", "ServerStats", "WireEngine"]
@@ -95,7 +96,9 @@ _BURST = 128  # attempts sent per loop turn
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 #: recv()/send() errors that are the server's ICMP refusal, not a local failure.
 _REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
-_NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+_NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = (
+    int(r) for r in (Rcode.NOERROR, Rcode.SERVFAIL, Rcode.NXDOMAIN, Rcode.REFUSED)
+)
 _INF = float("inf")
 _clock = time.perf_counter
 _random = random.random
