@@ -18,7 +18,7 @@ from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
 from resolver.pipeline import Progress, RateLimit, ResultStream, Window
-from resolver.sources import Source, parse_item
+from resolver.sources import Input, parse_item
 
 if TYPE_CHECKING:
     import aiodns
@@ -381,7 +381,7 @@ class Resolver:
 
     def resolve_many(
         self,
-        source: Source,
+        source: Input,
         types: str | int | RecordType | Iterable[str | int | RecordType] = (RecordType.A,),
         *,
         share: tuple[int, int] = (0, 1),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from resolver.engines import Done, ServerStats
 from resolver.model import InvalidInput, Query, RecordType, Result, Status
-from resolver.sources import Source, query_batches
+from resolver.sources import Input, query_batches
 from resolver.writers import Writer
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class ResultStream(AsyncIterator[Result]):
     def __init__(
         self,
         resolver: Resolver,
-        source: Source,
+        source: Input,
         types: Sequence[RecordType],
         share: tuple[int, int] = (0, 1),
         *,

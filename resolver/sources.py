@@ -25,8 +25,8 @@ from resolver.names import parse_line, parse_lines
 
 __all__ = [
     "MAX_LINE",
+    "Input",
     "InputLines",
-    "Source",
     "close_inputs",
     "lines_of",
     "open_inputs",
@@ -43,7 +43,7 @@ _QueueShutDown: type[BaseException] | None = getattr(asyncio, "QueueShutDown", N
 Item = str | bytes | bytearray | Query
 #: Lines (str or bytes) or queries; a queue ends at `None`. Typed `Any` for the queue
 #: because `Queue` is invariant: a `Queue[str | None]` must be accepted too.
-Source = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
+Input = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
 
 
 def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:
@@ -185,7 +185,7 @@ def _decode_all(items: Sequence[Item]) -> list[str] | None:
         return None
 
 
-async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
+async def _batches(source: Input) -> AsyncGenerator[Sequence[Item], None]:
     """The items of `source` in lists, as many as are at hand without waiting."""
     if isinstance(source, asyncio.Queue):
         while True:
@@ -219,7 +219,7 @@ async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
 
 
 async def query_batches(
-    source: Source,
+    source: Input,
     types: Sequence[RecordType],
     share: tuple[int, int] = (0, 1),
     skip: Container[tuple[int, str]] = (),

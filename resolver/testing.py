@@ -29,11 +29,11 @@ __all__ = [
     "Fault",
     "LoopbackDNSServer",
     "Message",
+    "MessageError",
     "Question",
     "ReceivedQuery",
     "Record",
     "Transport",
-    "WireError",
     "Zone",
     "decode_message",
     "encode_query",
@@ -62,7 +62,7 @@ _EDNS_SIZE = EDNS_PAYLOAD  # the payload size the server advertises
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 
 
-class WireError(ValueError):
+class MessageError(ValueError):
     """A DNS message or name that cannot be parsed or encoded."""
 
 
@@ -81,18 +81,18 @@ def _parse_name(name: str) -> _Labels:
             digits = text[i + 1 : i + 4]
             if len(digits) == 3 and all(c in "0123456789" for c in digits):
                 if int(digits) > 255:
-                    raise WireError(f"bad escape in {name!r}")
+                    raise MessageError(f"bad escape in {name!r}")
                 label.append(int(digits))
                 i += 4
                 continue
             if i + 1 == len(text):
-                raise WireError(f"dangling backslash in {name!r}")
+                raise MessageError(f"dangling backslash in {name!r}")
             label += text[i + 1].encode()
             i += 2
             continue
         if ch == ".":
             if not label and not (i == 0 and len(text) == 1):
-                raise WireError(f"empty label in {name!r}")
+                raise MessageError(f"empty label in {name!r}")
             if label:
                 labels.append(bytes(label))
             label = bytearray()
@@ -102,9 +102,9 @@ def _parse_name(name: str) -> _Labels:
     if label:
         labels.append(bytes(label))
     if any(len(lb) > 63 for lb in labels):
-        raise WireError(f"label longer than 63 bytes in {name!r}")
+        raise MessageError(f"label longer than 63 bytes in {name!r}")
     if sum(len(lb) + 1 for lb in labels) + 1 > 255:
-        raise WireError(f"name longer than 255 bytes: {name!r}")
+        raise MessageError(f"name longer than 255 bytes: {name!r}")
     return tuple(labels)
 
 
@@ -137,24 +137,24 @@ def _read_name(msg: bytes, off: int) -> tuple[_Labels, int]:
     jumps = 0
     while True:
         if off >= len(msg):
-            raise WireError("name runs past the end of the message")
+            raise MessageError("name runs past the end of the message")
         n = msg[off]
         if n & 0xC0 == 0xC0:
             if off + 1 >= len(msg) or jumps > 64:
-                raise WireError("bad compression pointer")
+                raise MessageError("bad compression pointer")
             target = ((n & 0x3F) << 8) | msg[off + 1]
             if target >= off:
-                raise WireError("forward compression pointer")
+                raise MessageError("forward compression pointer")
             if end < 0:
                 end = off + 2
             off, jumps = target, jumps + 1
         elif n & 0xC0:
-            raise WireError("unknown label type")
+            raise MessageError("unknown label type")
         elif n == 0:
             return tuple(labels), end if end >= 0 else off + 1
         else:
             if off + 1 + n > len(msg):
-                raise WireError("label runs past the end of the message")
+                raise MessageError("label runs past the end of the message")
             labels.append(msg[off + 1 : off + 1 + n])
             off += 1 + n
 
@@ -165,7 +165,7 @@ def _read_name(msg: bytes, off: int) -> tuple[_Labels, int]:
 def _int(text: str, bits: int) -> int:
     value = int(text)
     if not 0 <= value < 1 << bits:
-        raise WireError(f"{text} does not fit in {bits} bits")
+        raise MessageError(f"{text} does not fit in {bits} bits")
     return value
 
 
@@ -205,7 +205,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
         return b"".join(bytes([len(c)]) + c for c in chunks), " ".join(map(_quote, chunks))
     if isinstance(value, bytes):
-        raise WireError(f"only TXT rdata may be bytes, got {value!r}")
+        raise MessageError(f"only TXT rdata may be bytes, got {value!r}")
     f = value.split()
     try:
         if rtype in (_A, _AAAA):
@@ -219,7 +219,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         shapes = {_CNAME: "n", _NS: "n", _PTR: "n", _MX: "hn", _SRV: "hhhn", _SOA: "nniiiii"}
         shape = shapes[rtype]
         if len(f) != len(shape):
-            raise WireError(f"expected {len(shape)} fields")
+            raise MessageError(f"expected {len(shape)} fields")
         wire = b""
         for kind, part in zip(shape, f, strict=True):
             if kind == "n":
@@ -233,7 +233,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         return wire, text
     except (ValueError, KeyError) as exc:
         name = _TYPE_NAMES.get(rtype, str(rtype))
-        raise WireError(f"bad {name} rdata {value!r}: {exc}") from None
+        raise MessageError(f"bad {name} rdata {value!r}: {exc}") from None
 
 
 def _rdata_text(msg: bytes, rtype: int, off: int, end: int) -> str:
@@ -275,7 +275,7 @@ def _type_code(rtype: RecordType | int | str) -> int:
     try:
         return _TYPES[rtype.strip().upper()]
     except KeyError:
-        raise WireError(f"unsupported record type {rtype!r}") from None
+        raise MessageError(f"unsupported record type {rtype!r}") from None
 
 
 # the wire codec for tests
@@ -368,7 +368,7 @@ def encode_query(
 def _read_question(msg: bytes, off: int) -> tuple[_Labels, int, int, int]:
     labels, off = _read_name(msg, off)
     if off + 4 > len(msg):
-        raise WireError("truncated question")
+        raise MessageError("truncated question")
     qtype, qclass = struct.unpack_from("!HH", msg, off)
     return labels, qtype, qclass, off + 4
 
@@ -377,17 +377,17 @@ def _read_rr(msg: bytes, off: int) -> tuple[_Labels, int, int, int, int, int]:
     """-> owner, type, class, ttl, rdata offset, offset after the record."""
     labels, off = _read_name(msg, off)
     if off + 10 > len(msg):
-        raise WireError("truncated record")
+        raise MessageError("truncated record")
     rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", msg, off)
     if off + 10 + rdlen > len(msg):
-        raise WireError("rdata runs past the end of the message")
+        raise MessageError("rdata runs past the end of the message")
     return labels, rtype, rclass, ttl, off + 10, off + 10 + rdlen
 
 
 def decode_message(data: bytes) -> Message:
-    """Parse a DNS message; raises `WireError` if it is not one."""
+    """Parse a DNS message; raises `MessageError` if it is not one."""
     if len(data) < 12:
-        raise WireError(f"message of {len(data)} bytes is shorter than a header")
+        raise MessageError(f"message of {len(data)} bytes is shorter than a header")
     qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
     off = 12
     questions = []
@@ -400,7 +400,7 @@ def decode_message(data: bytes) -> Message:
             labels, rtype, rclass, ttl, start, off = _read_rr(data, off)
             try:
                 text = _rdata_text(data, rtype, start, off)
-            except (WireError, IndexError):
+            except (MessageError, IndexError):
                 text = f"\\# {off - start} {data[start:off].hex()}"
             section.append(Record(_name_text(labels), rtype, rclass, ttl, data[start:off], text))
     return Message(qid, flags, tuple(questions), *map(tuple, sections))
@@ -887,7 +887,7 @@ class LoopbackDNSServer:
             return _Plan(None, 0.0)  # a response, not a query
         try:
             query = self._parse(data)
-        except (WireError, struct.error):
+        except (MessageError, struct.error):
             formerr = struct.pack("!6H", qid, _QR | (flags & 0x7900) | _FORMERR, 0, 0, 0, 0)
             return _Plan(formerr, 0.0)
         name = _name_text(query.labels)
@@ -927,14 +927,14 @@ class LoopbackDNSServer:
     def _parse(data: bytes) -> _Query:
         qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
         if qd != 1:
-            raise WireError("a query must have exactly one question")
+            raise MessageError("a query must have exactly one question")
         labels, qtype, qclass, off = _read_question(data, 12)
         edns = None
         for i in range(an + ns + ar):
             owner, rtype, rclass, _, _, off = _read_rr(data, off)
             if rtype == _OPT:
                 if i < an + ns or owner or edns is not None:
-                    raise WireError("misplaced or repeated OPT record")
+                    raise MessageError("misplaced or repeated OPT record")
                 edns = rclass
         return _Query(qid, flags, labels, qtype, qclass, edns)
 

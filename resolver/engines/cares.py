@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import pycares
 from pycares.utils import parse_name
 
+from resolver.codec import render_text
 from resolver.engines import (
     CLOSED,
     CONNECTION_REFUSED,
@@ -36,7 +37,6 @@ from resolver.engines import (
 )
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
 from resolver.protocol import MAX_CNAME_CHAIN
-from resolver.wire import render_text
 
 __all__ = ["CaresEngine", "outcome_of", "parse_answer"]
 

@@ -49,6 +49,7 @@ from collections import deque
 from collections.abc import Sequence
 from ipaddress import ip_address
 
+from resolver.codec import BadReply, Mismatch, build_query, decode_reply, encode_name
 from resolver.engines import (
     BENCH_FOR,
     CLOSED,
@@ -63,7 +64,6 @@ from resolver.engines import (
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
 from resolver.protocol import Rcode
-from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
 
 __all__ = ["MIN_RTO", "ServerStats", "WireEngine"]
 
@@ -343,7 +343,7 @@ class WireEngine:
             return
         try:
             qname = encode_name(query.name)
-        except WireError:
+        except BadReply:
             self._loop.call_soon(self._fallback.submit, query, done)
             return
         self._next_server = (self._next_server + 1) % len(self._servers)
@@ -530,7 +530,7 @@ class WireEngine:
             rcode, truncated, answers, ttl, cnames = decode_reply(packet, entry.qname, entry.qtype)
         except Mismatch:
             return False  # not an answer to this query: keep waiting for the real one
-        except WireError:
+        except BadReply:
             truncated = True  # malformed: left to c-ares, as a truncated reply is
             rcode = _NOERROR
         now = _clock()
