@@ -233,7 +233,7 @@ class Result(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         """The output record (the JSONL/CSV columns): plain str, int, float, None and lists
         of str, e.g. for `pandas.DataFrame([r.to_dict() for r in results])`."""
-        from resolver.writers import record  # the writers' schema, in one place
+        from resolver.records import record  # the output schema, in one place
 
         return record(self)
 

@@ -38,8 +38,9 @@ from collections.abc import Set as AbstractSet
 from typing import IO, BinaryIO
 
 from resolver.model import RecordType, ResolverError
+from resolver.records import FIELDS, SQLITE_COLUMNS
 from resolver.sources import close_inputs, lines_of, query_batches
-from resolver.writers import BOM, FIELDS, SQLITE_COLUMNS, format_for
+from resolver.writers import BOM, format_for
 
 __all__ = ["DoneSet", "QueryMismatch", "check_input", "done_keys", "fingerprint"]
 

@@ -21,14 +21,13 @@ from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
 from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
-from resolver.model import Answer, ResolverError, Result
+from resolver.model import ResolverError, Result
+from resolver.records import FIELDS, SQLITE_COLUMNS, answer_text, record, sqlite_schema
 
 __all__ = [
     "BOM",
     "EXTENSIONS",
-    "FIELDS",
     "FORMATS",
-    "SQLITE_COLUMNS",
     "SQLITE_SCHEMA",
     "CsvWriter",
     "JsonlWriter",
@@ -36,24 +35,8 @@ __all__ = [
     "SqliteWriter",
     "Writer",
     "open_writer",
-    "record",
 ]
 
-#: The columns of every record, in order.
-FIELDS = (
-    "query",
-    "name",
-    "type",
-    "status",
-    "answers",
-    "ttl",
-    "cnames",
-    "source",
-    "server",
-    "error",
-    "line",
-    "elapsed_ms",
-)
 FORMATS = ("jsonl", "csv", "sqlite")
 #: File extensions (lowercase, without the dot) and the format they imply.
 EXTENSIONS = {
@@ -71,31 +54,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 #: A JSON string literal, as json writes it when ensure_ascii is off (C-accelerated).
 _STR: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def answer_text(answer: Answer) -> str:
-    """An answer in presentation form (IPv4 through inet_ntop: twice as fast as str())."""
-    if type(answer) is IPv4Address:
-        return _ntop(_AF_INET, answer.packed)
-    return str(answer)
-
-
-def record(result: Result) -> dict[str, Any]:
-    """The output record of `result`: plain JSON types, answers as text."""
-    return {
-        "query": result.query,
-        "name": result.name,
-        "type": result.type.name,
-        "status": result.status.value,
-        "answers": [answer_text(a) for a in result.answers],
-        "ttl": result.ttl,
-        "cnames": list(result.cnames),
-        "source": result.source.value,
-        "server": result.server,
-        "error": result.error,
-        "line": result.line,
-        "elapsed_ms": round(result.elapsed * 1000, 3),
-    }
 
 
 class Writer(Protocol):
@@ -275,30 +233,10 @@ class CsvWriter(_BatchWriter):
 
 
 #: The table of an SQLite output; see `SqliteWriter`.
-SQLITE_SCHEMA = """\
-CREATE TABLE IF NOT EXISTS results (
-    query TEXT NOT NULL,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    answers TEXT NOT NULL,
-    ttl INTEGER,
-    cnames TEXT NOT NULL,
-    source TEXT NOT NULL,
-    server TEXT,
-    error TEXT,
-    line INTEGER NOT NULL,
-    elapsed_ms REAL NOT NULL,
-    addresses BLOB
-);
-CREATE INDEX IF NOT EXISTS results_name ON results (name);
-CREATE UNIQUE INDEX IF NOT EXISTS results_line_type ON results (line, type) WHERE line > 0;
-"""
-#: The columns of the `results` table, in order: the record's fields, then `addresses`.
-SQLITE_COLUMNS = (*FIELDS, "addresses")
-_INSERT = (
-    "INSERT INTO results (query, name, type, status, answers, ttl, cnames, source, server, "
-    "error, line, elapsed_ms, addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SQLITE_SCHEMA = sqlite_schema()
+_INSERT = (  # the column names are the package's own constants, never input
+    f"INSERT INTO results ({', '.join(SQLITE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(SQLITE_COLUMNS))})"
 )
 _SQLITE_BATCH = 1000
 

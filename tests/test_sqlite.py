@@ -34,15 +34,13 @@ from resolver import (
     Source,
     Status,
 )
+from resolver.records import FIELDS, SQLITE_COLUMNS, record
 from resolver.writers import (
-    FIELDS,
-    SQLITE_COLUMNS,
     CsvWriter,
     JsonlWriter,
     SqliteWriter,
     format_for,
     open_writer,
-    record,
 )
 
 HOSTILE = [
