@@ -26,7 +26,7 @@ from resolver.model import (
     Source,
     Status,
 )
-from resolver.pipeline import Counters, ResultStream
+from resolver.stream import Counters, ResultStream
 from resolver.sync import iter_resolve, resolve
 
 __version__ = "0.1.0"

@@ -37,8 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from typing import IO, BinaryIO
 
-from resolver.model import RecordType, ResolverError
-from resolver.records import FIELDS, SQLITE_COLUMNS
+from resolver.model import FIELDS, SQLITE_COLUMNS, RecordType, ResolverError
 from resolver.sources import close_inputs, lines_of, query_batches
 from resolver.writers import BOM, format_for
 

@@ -21,8 +21,15 @@ from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
 from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
-from resolver.model import ResolverError, Result
-from resolver.records import FIELDS, SQLITE_COLUMNS, answer_text, record, sqlite_schema
+from resolver.model import (
+    FIELDS,
+    SQLITE_COLUMNS,
+    ResolverError,
+    Result,
+    answer_text,
+    record,
+    sqlite_schema,
+)
 
 __all__ = [
     "BOM",

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolver import InvalidInput, RecordType, ResolverError, Result, Status, resume
-from resolver.records import FIELDS, record
+from resolver.model import FIELDS, record
 from resolver.resume import _JSONL_ROW, DoneSet, done_keys
 from resolver.testing import LoopbackDNSServer, serve_in_thread
 from resolver.writers import CsvWriter, JsonlWriter, open_writer

@@ -34,7 +34,7 @@ from resolver import (
     Source,
     Status,
 )
-from resolver.records import FIELDS, SQLITE_COLUMNS, record
+from resolver.model import FIELDS, SQLITE_COLUMNS, record
 from resolver.writers import (
     CsvWriter,
     JsonlWriter,

@@ -13,7 +13,7 @@ import uvloop
 
 import resolver
 from resolver import ConfigError, RecordType, Resolver, Status
-from resolver.records import FIELDS, record
+from resolver.model import FIELDS, record
 from resolver.testing import LoopbackDNSServer, serve_in_thread
 from tests.zones import ZONE
 

@@ -16,7 +16,10 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.bench import BenchReport, Looped, measure
+from resolver.cli.bench import BenchReport, Looped, measure
+from resolver.cli.progress import Progress, same_terminal
+from resolver.cli.run import Summary, run
+from resolver.cli.workers import run_workers, worker_summary
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -27,11 +30,9 @@ from resolver.core import (
     parse_nameserver,
 )
 from resolver.model import RecordType, ResolverError
-from resolver.pipeline import ResultStream, Summary, run
-from resolver.progress import Progress, same_terminal
 from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
-from resolver.workers import run_workers, worker_summary
+from resolver.stream import ResultStream
 from resolver.writers import FORMATS, format_for, open_writer
 
 __all__ = ["main"]
@@ -40,7 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Names were asked and no nameserver ever replied (as dig's "no reply from server").
 EXIT_NO_ANSWER = 9
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-DEMO_HOSTS = Path(__file__).parent / "data" / "hosts.txt"
+DEMO_HOSTS = Path(__file__).parent.parent / "data" / "hosts.txt"
 
 
 def _types(text: str) -> list[RecordType]:
