@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from resolver.protocol import Type
 
@@ -24,7 +24,9 @@ __all__ = [
     "Answer",
     "Column",
     "ConfigError",
+    "InputError",
     "InvalidInput",
+    "OutputError",
     "Query",
     "RecordType",
     "ResolverError",
@@ -43,6 +45,35 @@ class ResolverError(Exception):
 
 class ConfigError(ResolverError, ValueError):
     """A setting that cannot work, such as a nameserver that is not an IP address."""
+
+
+class InputError(ResolverError, OSError):
+    """An input that cannot be read (a missing file, a resolvers list with no server)."""
+
+
+class OutputError(ResolverError, OSError):
+    """An output that cannot be written, or would destroy what is there.
+
+    When another setting would make it work, `option` names it in the library's terms
+    (`"append"`, `"format"`, `"path"`) and `said_as(name)` gives the message with that
+    setting called `name`, so a front end (the command line) can speak of its own flags.
+    """
+
+    #: How the library's own message names each option.
+    TERMS: ClassVar[dict[str, str]] = {
+        "append": "append=True",
+        "format": "format=",
+        "path": "a file path",
+    }
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        """`message` says `{option}` where the option is named."""
+        self.template, self.option = message, option
+        super().__init__(self.said_as(self.TERMS[option]) if option else message)
+
+    def said_as(self, name: str) -> str:
+        """The message, with the option called `name`."""
+        return self.template.replace("{option}", name)
 
 
 class RecordType(enum.Enum):

@@ -49,7 +49,7 @@ _TYPE_BITS = {t.name: 1 << i for i, t in enumerate(RecordType)}
 _MAX_LINE = 1 << 32
 
 
-class QueryMismatch(ValueError):
+class QueryMismatch(ResolverError, ValueError):
     """Two rows of one line hold different queries: they come from two inputs."""
 
     def __init__(self, line: int, query: str) -> None:

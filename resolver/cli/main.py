@@ -29,7 +29,7 @@ from resolver.core import (
     Resolver,
     parse_nameserver,
 )
-from resolver.model import RecordType, ResolverError
+from resolver.model import OutputError, RecordType, ResolverError
 from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
 from resolver.stream import ResultStream
@@ -573,6 +573,10 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
 _NAMED_BAD_LINES = 5
 
 
+#: The command line's name for each option an `OutputError` may name.
+_FLAGS = {"append": "--resume", "format": "--format", "path": "a file (-o results.db)"}
+
+
 def _read_resolvers(path: str) -> list[str]:
     """The nameservers listed in `path`. A line that is not one is skipped with a warning
     (file:line: why), as massdns does: public resolver lists hold the odd stray line. A
@@ -658,6 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OutputError as exc:  # the library names its options; say the flags instead
+        text = exc.said_as(_FLAGS[exc.option]) if exc.option else str(exc)
+        print(f"resolver: error: {text}", file=sys.stderr)
+        return EXIT_USAGE
     except ResolverError as exc:  # bad settings or unreadable input: before any work
         print(f"resolver: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
