@@ -34,7 +34,7 @@ from benchlib import FORWARD_ORIGIN, REVERSE_ORIGIN, Line, build_workload
 from throughput import KNOT_START_TIMEOUT, check_jsonl
 
 import resolver.knot
-from resolver.cluster import parse_size, partition_size
+from resolver.cli.cluster import parse_size, partition_size
 from resolver.knot import KnotServer
 
 

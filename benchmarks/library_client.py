@@ -1,7 +1,7 @@
 """Benchmark client: the resolver as a library, without writing anything.
 
     python benchmarks/library_client.py --nameserver 127.0.0.1:PORT --hosts HOSTS \
-        --expect EXPECT [--concurrency 1000] [--engine wire|cares]
+        --expect EXPECT [--concurrency 1000] [--engine wire|cares|aiodns]
 
 Runs `Resolver([ns], concurrency=N).resolve_many(lines)` over every line of HOSTS (names, and
 IPv4 literals the resolver asks as PTR), checks each result against EXPECT (see benchlib) and

@@ -2,7 +2,7 @@
 Knot DNS, with silent loss, with failing sends and behind Unbound, next to its peers.
 
     .venv/bin/python benchmarks/loss.py [--quick] [--names N] [--rounds R]
-        [--scenarios stock,loss1,loss5,sendfail1,unbound] [--clients resolve,massdns,...]
+        [--scenarios stock,loss1,loss5,sendfail1,unbound,bind] [--clients resolve,massdns,...]
         [--resolver-args '-c 1000 --timeout 0.5']
 
 (`scripts/bench --loss` installs what this needs and then runs it; root is required.) The
@@ -19,7 +19,9 @@ every scenario and in each every client once, pinned to CPU 1:
 - `sendfailP`: P% of the datagrams to the server's port dropped on an output-hook chain,
   which makes the client's send() fail with EPERM;
 - `unbound`: the client asks a private Unbound (restarted before each client run: a cold
-  cache), which asks knotd through a stub-zone per benchmark zone.
+  cache), which asks knotd through a stub-zone per benchmark zone;
+- `bind`: the client asks a private BIND (`named`, one worker thread, CPU 0, stock
+  buffers) that serves the same zones itself, authoritatively, instead of knotd.
 
 Every answer is checked against the zone. The report (benchmarks/loss-results.md, or
 `--output`) has per scenario and client the medians of names/s, CPU, TIMEOUT, ERROR and
@@ -74,8 +76,11 @@ INFLIGHT = 250
 #: Set in the environment of the copy of this script that runs inside the namespace.
 NETNS_MARK = "RESOLVER_LOSS_BENCH_NETNS"
 NFT_TABLE = "resolver_loss_bench"
-DEFAULT_SCENARIOS = "stock,loss1,loss5,sendfail1,unbound"
+DEFAULT_SCENARIOS = "stock,loss1,loss5,sendfail1,unbound,bind"
 UNBOUND = "/usr/sbin/unbound"
+NAMED = "/usr/sbin/named"
+#: The servers a scenario can put in front of the client instead of knotd itself.
+DAEMONS = {"unbound": UNBOUND, "bind": NAMED}
 
 
 def log(message: str) -> None:
@@ -94,7 +99,8 @@ class Scenario:
     loss: float = 0.0
     #: percent of the datagrams to the server dropped on the output hook (send() fails).
     send_fail: float = 0.0
-    unbound: bool = False
+    #: who answers the client: knotd itself, or "unbound" (recursive, to knotd) or "bind".
+    server: str = "knot"
 
     @property
     def lossless(self) -> bool:
@@ -102,8 +108,10 @@ class Scenario:
 
     @property
     def title(self) -> str:
-        if self.unbound:
+        if self.server == "unbound":
             return "through Unbound (cold cache, stub-zones to knotd), nothing dropped"
+        if self.server == "bind":
+            return "BIND (named) serving the zones itself, stock socket buffers, nothing dropped"
         if self.loss:
             return f"{self.loss:g}% of datagrams dropped each way (input hook: silent loss)"
         if self.send_fail:
@@ -143,12 +151,12 @@ def _per_10000(percent: float) -> int:
 
 
 def parse_scenario(token: str) -> Scenario:
-    """`stock`, `unbound`, `lossP` or `sendfailP` (P a percentage, e.g. loss0.5)."""
-    if token in ("stock", "unbound"):
-        return Scenario(token, unbound=token == "unbound")
+    """`stock`, `unbound`, `bind`, `lossP` or `sendfailP` (P a percentage, e.g. loss0.5)."""
+    if token == "stock" or token in DAEMONS:
+        return Scenario(token, server="knot" if token == "stock" else token)
     found = re.fullmatch(r"(loss|sendfail)(\d+(?:\.\d+)?)", token)
     if not found or not 0 < float(found.group(2)) <= 100:
-        raise ValueError(f"unknown scenario {token!r}: stock, unbound, lossP or sendfailP")
+        raise ValueError(f"unknown scenario {token!r}: stock, unbound, bind, lossP or sendfailP")
     percent = float(found.group(2))
     if found.group(1) == "loss":
         return Scenario(token, loss=percent)
@@ -269,37 +277,35 @@ remote-control:
 ROOT_HINTS = ".  3600000 NS loopback.root.\nloopback.root.  3600000 A 127.0.0.1\n"
 
 
-class Unbound:
-    """A private unbound on 127.0.0.1 at a free port, restarted for a cold cache."""
+class Daemon:
+    """A private DNS server on 127.0.0.1 at a free port, started anew for each client run
+    (for Unbound: a cold cache)."""
 
-    def __init__(self, knot_port: int, cpu: int | None) -> None:
-        self.knot_port = knot_port
+    name = ""
+
+    def __init__(self, cpu: int | None) -> None:
         self.cpu = cpu
         self.port = 0
         self.workdir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        #: lines from unbound's log worth a look (errors, sends that failed), all runs.
+        #: lines from its log worth a look (errors, sends that failed), all runs.
         self.complaints: Counter[str] = Counter()
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def configure(self, workdir: Path) -> list[str]:
+        """Write the configuration into `workdir`; -> the command that runs the server."""
+        raise NotImplementedError
+
     def start(self) -> None:
         self.port = free_port(SERVER)
-        self.workdir = Path(tempfile.mkdtemp(prefix="unbound-"))
-        conf = self.workdir / "unbound.conf"
-        (self.workdir / "root.hints").write_text(ROOT_HINTS)
-        conf.write_text(unbound_config(self.workdir, self.port, self.knot_port))
-        check = subprocess.run(
-            ["unbound-checkconf", str(conf)], capture_output=True, text=True, check=False
-        )
-        if check.returncode != 0:
-            raise RuntimeError(f"unbound-checkconf: {check.stdout.strip()} {check.stderr.strip()}")
-        argv = [UNBOUND, "-d", "-c", str(conf)]
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        argv = self.configure(self.workdir)
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu), *argv]
-        with (self.workdir / "unbound.log").open("wb") as out:
+        with (self.workdir / "server.log").open("wb") as out:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
@@ -316,7 +322,7 @@ class Unbound:
             sock.settimeout(0.2)
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"unbound exited: {self.log()[-500:]}")
+                    raise RuntimeError(f"{self.name} exited: {self.log()[-500:]}")
                 try:
                     sock.sendto(
                         encode_query(f"ns.{FORWARD_ORIGIN}", "A", qid=7), (SERVER, self.port)
@@ -332,13 +338,15 @@ class Unbound:
                     if flags & 0xF == 0 and ancount > 0:
                         return
                 time.sleep(0.05)
-        raise RuntimeError(f"unbound did not answer within {timeout:.0f} s: {self.log()[-500:]}")
+        raise RuntimeError(
+            f"{self.name} did not answer within {timeout:.0f} s: {self.log()[-500:]}"
+        )
 
     def log(self) -> str:
         if self.workdir is None:
             return ""
         try:
-            return (self.workdir / "unbound.log").read_text(errors="replace")
+            return (self.workdir / "server.log").read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
@@ -361,9 +369,77 @@ class Unbound:
             self.workdir = None
 
 
-def unbound_version() -> str:
-    text = tp._output([UNBOUND, "-V"])
-    return text.splitlines()[0] if text else "?"
+class Unbound(Daemon):
+    """A private Unbound, asking knotd through stub-zones."""
+
+    name = "unbound"
+
+    def __init__(self, knot_port: int, cpu: int | None) -> None:
+        super().__init__(cpu)
+        self.knot_port = knot_port
+
+    def configure(self, workdir: Path) -> list[str]:
+        conf = workdir / "unbound.conf"
+        (workdir / "root.hints").write_text(ROOT_HINTS)
+        conf.write_text(unbound_config(workdir, self.port, self.knot_port))
+        check = subprocess.run(
+            ["unbound-checkconf", str(conf)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"unbound-checkconf: {check.stdout.strip()} {check.stderr.strip()}")
+        return [UNBOUND, "-d", "-c", str(conf)]
+
+
+def bind_config(workdir: Path, port: int) -> str:
+    """A private BIND: authoritative for the benchmark zones only, loopback only."""
+    zones = "".join(
+        f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; }};\n'
+        for zone in (FORWARD_ORIGIN, REVERSE_ORIGIN)
+    )
+    return f"""\
+// Written by benchmarks/loss.py; everything lives in {workdir}.
+options {{
+    directory "{workdir}";
+    pid-file "{workdir}/named.pid";
+    session-keyfile "{workdir}/session.key";
+    listen-on port {port} {{ {SERVER}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    notify no;
+    dnssec-validation no;
+}};
+controls {{ }};
+{zones}"""
+
+
+class Bind(Daemon):
+    """A private BIND (`named -g -n 1`) serving the benchmark's zones itself."""
+
+    name = "bind"
+
+    def __init__(self, zones: dict[str, str], cpu: int | None) -> None:
+        super().__init__(cpu)
+        self.zones = zones
+
+    def configure(self, workdir: Path) -> list[str]:
+        for origin, text in self.zones.items():
+            (workdir / f"{origin}.zone").write_text(text)
+        conf = workdir / "named.conf"
+        conf.write_text(bind_config(workdir, self.port))
+        check = subprocess.run(
+            ["named-checkconf", str(conf)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"named-checkconf: {check.stdout.strip()} {check.stderr.strip()}")
+        return [NAMED, "-g", "-4", "-n", "1", "-c", str(conf)]
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        super()._wait_ready(timeout)  # loading 200,000 names takes a few seconds
+
+
+def daemon_version(kind: str) -> str:
+    text = tp._output([DAEMONS[kind], "-v" if kind == "bind" else "-V"])
+    return text.splitlines()[0].removeprefix("Version ") if text else "?"
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -377,7 +453,8 @@ class Run(tp.Measurement):
     timeouts: int = 0
     errors: int = 0
     server_cpu: float = 0.0
-    unbound_cpu: float | None = None
+    #: CPU of the Unbound or BIND in front of the client, if any.
+    daemon_cpu: float | None = None
     server_drops: int = 0
     nft_drops: int = 0
 
@@ -782,33 +859,33 @@ def measure(
     round_: int,
     scenario: Scenario,
     knot: KnotServer,
-    unbound: Unbound | None,
+    daemon: Daemon | None,
 ) -> Run:
     """Run `client` once, with the server-side counters around it."""
     knot_ports = [knot.port, 53]
-    if unbound is not None:
-        unbound.start()
-        setup.port = unbound.port
+    if daemon is not None:
+        daemon.start()
+        setup.port = daemon.port
     else:
         setup.port = knot.port
     try:
-        socket_ports = [*knot_ports, *([unbound.port] if unbound else [])]
+        socket_ports = [*knot_ports, *([daemon.port] if daemon else [])]
         drops, dropped = tp.udp_drops(socket_ports), nft_drops()
         busy, mine = tp.machine_busy(), tp.ours()
         knot_cpu = tp.process_cpu(knot.pid)
-        ub_cpu = tp.process_cpu(unbound.pid) if unbound else 0.0
+        daemon_cpu = tp.process_cpu(daemon.pid) if daemon else 0.0
         run = client.run(setup, round_, scenario)
         knot_cpu = tp.process_cpu(knot.pid) - knot_cpu
-        if unbound is not None:
-            run.unbound_cpu = tp.process_cpu(unbound.pid) - ub_cpu
+        if daemon is not None:
+            run.daemon_cpu = tp.process_cpu(daemon.pid) - daemon_cpu
         run.server_cpu = knot_cpu
         run.server_drops = tp.udp_drops(socket_ports) - drops
         run.nft_drops = nft_drops() - dropped
-        other = tp.machine_busy() - busy - knot_cpu - (run.unbound_cpu or 0.0) - (tp.ours() - mine)
+        other = tp.machine_busy() - busy - knot_cpu - (run.daemon_cpu or 0.0) - (tp.ours() - mine)
         run.other_cpu = max(0.0, other)
     finally:
-        if unbound is not None:
-            unbound.stop()
+        if daemon is not None:
+            daemon.stop()
     return run
 
 
@@ -820,8 +897,9 @@ def benchmark(
     available = all_clients(args, notes)
     clients = select(available, args.clients or (quick_clients(available) if args.quick else None))
     scenarios = args.scenario_list
-    if any(s.unbound for s in scenarios) and not os.access(UNBOUND, os.X_OK):
-        raise SystemExit("loss.py: unbound is not installed (scripts/bench --loss installs it)")
+    for kind, path in DAEMONS.items():
+        if any(s.server == kind for s in scenarios) and not os.access(path, os.X_OK):
+            raise SystemExit(f"loss.py: {path} is not installed (scripts/bench --loss installs it)")
     cores = os.cpu_count() or 1
     pinned = cores >= 2 and shutil.which("taskset") is not None
     log(f"building {args.names:,} names")
@@ -853,7 +931,13 @@ def benchmark(
     setup = tp.Setup(
         tmp, workload.lines, knot.port, ["taskset", "-c", "1"] if pinned else [], timeout, 0
     )
-    unbound = Unbound(knot.port, 0 if pinned else None)
+    daemons: dict[str, Daemon] = {
+        "unbound": Unbound(knot.port, 0 if pinned else None),
+        "bind": Bind(
+            {FORWARD_ORIGIN: workload.forward_zone, REVERSE_ORIGIN: workload.reverse_zone},
+            0 if pinned else None,
+        ),
+    }
     plan = [(s, [c for c in clients if c.applies(s)]) for s in scenarios]
     log(
         f"knotd on {knot.nameserver} (pid {knot.pid}); resolver {digest}; "
@@ -869,7 +953,7 @@ def benchmark(
                     waited = tp.settle(knot.pid, min(args.settle, max(0.0, budget)))
                     budget -= waited
                     run = measure(
-                        client, setup, round_, scenario, knot, unbound if scenario.unbound else None
+                        client, setup, round_, scenario, knot, daemons.get(scenario.server)
                     )
                     run.extra["settle_s"] = f"{waited:.1f}"
                     runs.append(run)
@@ -883,12 +967,14 @@ def benchmark(
     finally:
         with contextlib.suppress(Exception):
             nft("flush ruleset\n")
-    if unbound.complaints:
-        top = "; ".join(f"{n}x {t}" for t, n in unbound.complaints.most_common(5))
-        notes.append(f"unbound's log (worth a look): {top}")
-    elif any(s.unbound for s in scenarios):
-        notes.append("unbound logged no errors and no failed sends")
-    info["unbound"] = "Unbound " + unbound_version().removeprefix("Version ")
+    for kind, daemon in daemons.items():
+        if daemon.complaints:
+            top = "; ".join(f"{n}x {t}" for t, n in daemon.complaints.most_common(5))
+            notes.append(f"{kind}'s log (worth a look): {top}")
+        elif any(s.server == kind for s in scenarios):
+            notes.append(f"{kind} logged no errors and no failed sends")
+    used = [kind for kind in DAEMONS if any(s.server == kind for s in scenarios)]
+    info["daemons"] = "; ".join(daemon_version(kind) for kind in used) or "-"
     info["nft"] = tp._output(["nft", "--version"]) or "?"
     info["blastdns"] = blastdns_version() or "-"
     info["massdns"] = os.environ.get("MASSDNS") or "-"
@@ -922,8 +1008,10 @@ def scenario_table(scenario: Scenario, clients: list[LossClient], runs: list[Run
         failed = len(mine) - len(ok)
         name = client.name + (f" ({failed} failed)" if failed else "")
         server = f"{_median([r.server_cpu for r in ok]):.2f}"
-        if scenario.unbound:
-            server += f" + unbound {_median([r.unbound_cpu or 0.0 for r in ok]):.2f}"
+        if scenario.server == "unbound":
+            server += f" + unbound {_median([r.daemon_cpu or 0.0 for r in ok]):.2f}"
+        elif scenario.server == "bind":
+            server = f"bind {_median([r.daemon_cpu or 0.0 for r in ok]):.2f}"
         rows.append(
             f"| {name} | {_median([r.rate for r in ok]):,.0f} "
             f"| {_median([r.cpu for r in ok]):.2f} "
@@ -1019,8 +1107,8 @@ def every_run(runs: list[Run]) -> list[str]:
             "nft_drops": str(r.nft_drops),
             "other_cpu_s": f"{r.other_cpu:.2f}",
         }
-        if r.unbound_cpu is not None:
-            extra["unbound_cpu_s"] = f"{r.unbound_cpu:.2f}"
+        if r.daemon_cpu is not None:
+            extra[f"{r.scenario}_cpu_s"] = f"{r.daemon_cpu:.2f}"
         notes = "; ".join(f"{k}: {v}" for k, v in extra.items() if v)
         if r.error:
             notes = f"FAILED: {r.error}; {notes}"
@@ -1070,7 +1158,7 @@ def report(
     mix = ", ".join(f"{kind} {pct}%" for kind, pct in counts.items())
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pinning = (
-        "pinned to CPU 0 (`taskset -c 0`), Unbound too; clients on CPU 1"
+        "pinned to CPU 0 (`taskset -c 0`), Unbound and BIND too; clients on CPU 1"
         if setup.pin
         else "not pinned (fewer than 2 CPUs)"
     )
@@ -1080,7 +1168,7 @@ def report(
         f"- Date: {date}; command: `{shlex.join(['benchmarks/loss.py', *args.argv])}`",
         f"- Machine: {info['cpu']}, {info['cpus']} CPUs, Linux {info['kernel']}, "
         f"Python {info['python']}",
-        f"- Server: {info['knot']}, 1 UDP worker, {pinning}; {info['unbound']}",
+        f"- Server: {info['knot']}, 1 UDP worker, {pinning}; {info['daemons']}",
         f"- Software: resolver {info['resolver']}; {info['packages']}; blastdns"
         f" {info['blastdns']}; massdns {info['massdns']}; {info['adns']}; {info['nft']}",
         f"- Workload: {len(setup.lines):,} unique names ({mix}), {FORWARD_ORIGIN} and"
@@ -1123,7 +1211,7 @@ def report(
         + rule_lines[2]
         + "`",
     ]
-    if any(scenario.unbound for scenario, _ in plan):
+    if any(scenario.server == "unbound" for scenario, _ in plan):
         lines += [
             "",
             "Unbound's configuration (`unbound -d -c CONF`, restarted before every client run):",
@@ -1136,6 +1224,16 @@ def report(
             "```",
             "",
             f"with root hints naming only 127.0.0.1: `{ROOT_HINTS.splitlines()[1]}`",
+        ]
+    if any(scenario.server == "bind" for scenario, _ in plan):
+        lines += [
+            "",
+            "BIND's configuration (`named -g -4 -n 1 -c CONF`, restarted before every client"
+            " run; the zone files are knotd's):",
+            "",
+            "```",
+            bind_config(Path("$DIR"), 0).replace("port 0", "port PORT").rstrip(),
+            "```",
         ]
     return "\n".join(lines) + "\n"
 
@@ -1156,8 +1254,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds (default 3; --quick 1)")
     parser.add_argument(
         "--scenarios",
-        help=f"comma list (default {DEFAULT_SCENARIOS}): stock, unbound, lossP (P%% each way),"
-        " sendfailP (P%% of sends fail)",
+        help=f"comma list (default {DEFAULT_SCENARIOS}): stock, unbound, bind,"
+        " lossP (P%% each way), sendfailP (P%% of sends fail)",
     )
     parser.add_argument(
         "--clients",
@@ -1222,7 +1320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("not in a private network namespace with only loopback: stopping")
             return 2
         if shutil.which("nft") is None:
-            log("nft not found: run scripts/bench --loss (installs nftables and unbound)")
+            log("nft not found: run scripts/bench --loss (installs nftables, unbound and bind9)")
             return 2
         return enter_netns(argv)
     loopback_up()

@@ -3,7 +3,7 @@
 Starts Knot DNS on loopback, runs `resolver bench --qps N --duration 10` for a few rates and
 prints the measured rate next to the cap, with the deviation (goal: within 5%). The server
 counts what it received (Knot's own query counter is not used: the resolver's count of
-results over the same 10 s is what the user sees). A benchmark, not a test: run it by hand.
+names answered over the same 10 s is what the user sees). A benchmark, not a test: run it by hand.
 
     .venv/bin/python benchmarks/qps.py [--rates 500,5000,20000] [--duration 10]
 
@@ -48,7 +48,7 @@ def main() -> None:
                 command += ["-n", knot.nameserver, "--qps", f"{rate:g}", "-q"]
                 command += ["--duration", f"{args.duration:g}"]
                 out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-                found = re.search(r"^rate\s+([\d,.]+) names/s", out, re.MULTILINE)
+                found = re.search(r"^answered\s+([\d,.]+) names/s", out, re.MULTILINE)
                 if found is None:
                     sys.exit(f"no rate in the output of {' '.join(command)}:\n{out}")
                 measured = float(found.group(1).replace(",", ""))

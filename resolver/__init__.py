@@ -8,7 +8,10 @@ async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
 ```
 """
 
-from resolver.core import Fallback, Resolver
+import logging
+
+from resolver.core import EngineName, Fallback, Resolver
+from resolver.engines import ServerStats
 from resolver.model import (
     CAA,
     MX,
@@ -16,7 +19,9 @@ from resolver.model import (
     SRV,
     Answer,
     ConfigError,
+    InputError,
     InvalidInput,
+    OutputError,
     Query,
     RecordType,
     ResolverError,
@@ -24,9 +29,14 @@ from resolver.model import (
     Source,
     Status,
 )
-from resolver.pipeline import ResultStream
+from resolver.sources import Input
+from resolver.stream import Counters, Progress, ResultStream
+from resolver.sync import iter_resolve, resolve
 
 __version__ = "0.1.0"
+
+# Silent unless the application configures logging: the CLI prints its own lines.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "CAA",
@@ -35,15 +45,24 @@ __all__ = [
     "SRV",
     "Answer",
     "ConfigError",
+    "Counters",
+    "EngineName",
     "Fallback",
+    "Input",
+    "InputError",
     "InvalidInput",
+    "OutputError",
+    "Progress",
     "Query",
     "RecordType",
     "Resolver",
     "ResolverError",
     "Result",
     "ResultStream",
+    "ServerStats",
     "Source",
     "Status",
     "__version__",
+    "iter_resolve",
+    "resolve",
 ]

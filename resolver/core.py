@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Container, Sequence
-from ipaddress import ip_address
+import logging
+from collections.abc import Callable, Container, Iterable, Sequence
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from resolver.engines import Done, Engine, ServerStats
+from resolver.engines.aiodns import AiodnsEngine
 from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
-from resolver.names import parse_line
-from resolver.pipeline import RateLimit, ResultStream, Window
-from resolver.sources import Source
+from resolver.sources import Input, parse_item
+from resolver.stream import Progress, RateLimit, ResultStream, Window
+
+if TYPE_CHECKING:
+    import aiodns
 
 __all__ = ["EngineName", "Fallback", "Resolver", "parse_nameserver"]
+
+log = logging.getLogger(__name__)
 
 
 class EngineName(enum.Enum):
@@ -26,6 +33,7 @@ class EngineName(enum.Enum):
 
     WIRE = "wire"  #: DNS over UDP on the event loop; hands what it cannot finish to c-ares
     CARES = "cares"  #: c-ares (pycares) for every query
+    AIODNS = "aiodns"  #: aiodns' `DNSResolver.query_dns` for every query (see the README)
 
 
 class Fallback(enum.Enum):
@@ -51,10 +59,18 @@ DEFAULT_CONCURRENCY = 250
 
 
 def parse_nameserver(text: str) -> str:
-    """`"127.0.0.1"`, `"127.0.0.1:5300"`, `"::1"`, `"[::1]:5300"` -> c-ares' `host:port` form."""
+    """`"127.0.0.1"`, `"127.0.0.1:5300"`, `"::1"`, `"[::1]:5300"` -> c-ares' `host:port` form.
+
+    An IPv6 address with a port goes in brackets. Refused as ambiguous (`ConfigError`):
+    an unbracketed IPv6 address whose last group could be a port (`::1:5310`,
+    `2001:db8::1:53`: decimal digits after a `:` that leave an address without them), as
+    Go's `SplitHostPort` refuses it; and an address in the deprecated IPv4-compatible
+    range `::/96` (but `::` and `::1`), which is what such a slip usually spells.
+    """
     text = text.strip()
     host, port = text, "53"
-    if text.startswith("["):
+    bracketed = text.startswith("[")
+    if bracketed:
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise ConfigError(f"bad nameserver {text!r}: expected [IPv6]:PORT")
@@ -67,9 +83,38 @@ def parse_nameserver(text: str) -> str:
         raise ConfigError(
             f"bad nameserver {text!r}: give an IP address, optionally with :PORT"
         ) from None
+    if isinstance(address, IPv6Address):
+        _check_ipv6_nameserver(text, host, address, bracketed)
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"bad nameserver {text!r}: port must be 1-65535")
     return f"[{address}]:{int(port)}" if address.version == 6 else f"{address}:{int(port)}"
+
+
+def _check_ipv6_nameserver(text: str, host: str, address: IPv6Address, bracketed: bool) -> None:
+    """Refuse the IPv6 nameservers that `parse_nameserver` calls ambiguous."""
+    head, _, last = host.rpartition(":")
+    port_like = last.isdigit() and 0 < int(last) < 65536 and _is_ipv6(head)
+    compatible = int(address) >> 32 == 0 and int(address) > 1  # in ::/96, not :: or ::1
+    if port_like and not bracketed:
+        also = "" if compatible else f", or [{host}] for the address {address} on port 53"
+        raise ConfigError(
+            f"bad nameserver {text!r}: is :{last} a port? An IPv6 address with a port goes "
+            f"in brackets: [{head}]:{last}{also}"
+        )
+    if compatible:
+        example = f"[{head}]:{last}" if port_like else "[::1]:5310"
+        raise ConfigError(
+            f"bad nameserver {text!r}: {address} is an IPv4-compatible address (::/96, "
+            f"deprecated), not a nameserver's: an IPv6 address with a port goes in "
+            f"brackets ({example}), an IPv4 address as it is ({IPv4Address(int(address))})"
+        )
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 class Resolver:
@@ -84,7 +129,8 @@ class Resolver:
     ```
 
     Args:
-        nameservers: `HOST[:PORT]` IP addresses; None uses the system's (/etc/resolv.conf).
+        nameservers: `HOST[:PORT]` IP addresses, each asked once however often listed;
+            None uses the system's (/etc/resolv.conf).
         timeout: the most seconds an attempt waits for its reply (the wire engine
             retransmits sooner once it knows a server's round-trip time; see the README).
         tries: attempts per query in all, each on the next nameserver (timeouts,
@@ -92,10 +138,14 @@ class Resolver:
         concurrency: the most queries in flight, over all streams and lookups; each
             stream also holds at most this many results not yet consumed.
         fallback: when the system resolver is asked (`Fallback` or its value).
-        engine: which engine asks DNS (`EngineName` or its value).
+        engine: which engine asks DNS (`EngineName` or its value); default wire, or
+            aiodns when `aiodns_resolver` is given.
         rate: at most this many queries per second (None: no limit).
         deadline: seconds after which a query ends as TIMEOUT whatever tries remain
             (None: only timeout and tries bound it).
+        aiodns_resolver: an `aiodns.DNSResolver` of the application's to ask (the aiodns
+            engine); its own nameservers, timeout and tries then apply (for `fallback`
+            "auto" they count as the system's), and it is left open by `aclose()`.
 
     A DNS outcome is never raised: NXDOMAIN, SERVFAIL, timeouts and bad names are
     `Result`s. Only bad configuration raises (`ConfigError`).
@@ -109,9 +159,10 @@ class Resolver:
         tries: int = DEFAULT_TRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
         fallback: Fallback | str = Fallback.AUTO,
-        engine: EngineName | str = EngineName.WIRE,
+        engine: EngineName | str | None = None,
         rate: float | None = None,
         deadline: float | None = None,
+        aiodns_resolver: aiodns.DNSResolver | None = None,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -129,14 +180,24 @@ class Resolver:
         except ValueError:
             choices = ", ".join(f.value for f in Fallback)
             raise ConfigError(f"unknown fallback {fallback!r} (choose: {choices})") from None
+        if engine is None:
+            engine = EngineName.WIRE if aiodns_resolver is None else EngineName.AIODNS
         try:
             self.engine = EngineName(engine)
         except ValueError:
             choices = ", ".join(e.value for e in EngineName)
             raise ConfigError(f"unknown engine {engine!r} (choose: {choices})") from None
+        if aiodns_resolver is not None:
+            if self.engine is not EngineName.AIODNS:
+                raise ConfigError(f"an aiodns_resolver is asked by the aiodns engine, not {engine}")
+            if nameservers:
+                raise ConfigError("give the nameservers to the aiodns resolver, not to both")
+        self._aiodns_resolver = aiodns_resolver
         if isinstance(nameservers, str):
             raise ConfigError("nameservers must be a list of addresses, not one string")
-        self.nameservers = [parse_nameserver(n) for n in nameservers] if nameservers else None
+        # Each server once, in the order first named (`1.2.3.4` and `1.2.3.4:53` are one).
+        listed = dict.fromkeys(parse_nameserver(n) for n in nameservers or ())
+        self.nameservers = list(listed) or None
         self.timeout = timeout
         self.tries = tries
         self.concurrency = concurrency
@@ -145,12 +206,12 @@ class Resolver:
         #: Paces queries sent (not invalid lines) when a rate is set.
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
-        self._dns: WireEngine | CaresEngine | None = None  # the engine that asks DNS
-        self._route: Callable[[Query, Done], None] | None = None  # set by _open()
+        self._dns: WireEngine | CaresEngine | AiodnsEngine | None = None  # the one asking DNS
+        self._route: Callable[[Query, Done], None] | None = None  # set by route()
         self._closed = False
 
     async def __aenter__(self) -> Resolver:
-        self._open()
+        self.route()
         return self
 
     async def __aexit__(
@@ -169,22 +230,33 @@ class Resolver:
         for engine in self._engines:
             await engine.aclose()
 
-    def _open(self) -> Callable[[Query, Done], None]:
-        """Start the engines (on the running loop) and decide once how queries are routed."""
+    def route(self) -> Callable[[Query, Done], None]:
+        """The function a query is submitted through (`submit` without the look-up): it
+        starts the engines on the running loop the first time, and decides once how queries
+        are routed. A bulk caller (`ResultStream`) takes it once per batch."""
         if self._route is not None:
             return self._route
-        cares = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
         system = SystemEngine()
-        dns: WireEngine | CaresEngine = cares
-        if self.engine is EngineName.WIRE:
-            dns = WireEngine(
-                self.nameservers or cares.servers,
+        dns: WireEngine | CaresEngine | AiodnsEngine
+        if self.engine is EngineName.AIODNS:
+            dns = AiodnsEngine(
+                self.nameservers,
                 timeout=self.timeout,
                 tries=self.tries,
-                fallback=cares,
-                window=self.concurrency,
+                resolver=self._aiodns_resolver,
             )
-        self._engines = [dns, cares, system] if dns is not cares else [cares, system]
+            self._engines = [dns, system]
+        else:
+            cares = dns = CaresEngine(self.nameservers, timeout=self.timeout, tries=self.tries)
+            if self.engine is EngineName.WIRE:
+                dns = WireEngine(
+                    self.nameservers or cares.servers,
+                    timeout=self.timeout,
+                    tries=self.tries,
+                    fallback=cares,
+                    window=self.concurrency,
+                )
+            self._engines = [dns, cares, system] if dns is not cares else [cares, system]
         self._dns = dns
         falls_back = self.fallback is Fallback.ALWAYS or (
             self.fallback is Fallback.AUTO and self.nameservers is None
@@ -208,8 +280,21 @@ class Resolver:
 
                 local = system.from_hosts(query)
                 if local is not None or dns_result.status not in SYSTEM_AFTER:
+                    log.debug(
+                        "%s %s: %s from DNS, the hosts file %s",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                        "answers" if local is not None else "has nothing",
+                    )
                     pick(local)
                 else:
+                    log.debug(
+                        "%s %s: %s from DNS, asking the system resolver",
+                        query.name,
+                        query.type.name,
+                        dns_result.status.value,
+                    )
                     system.submit(query, pick)
 
             dns.submit(query, after_dns)
@@ -249,8 +334,9 @@ class Resolver:
 
     def server_stats(self) -> list[ServerStats]:
         """Per-nameserver counters of the engine that asks DNS, wire or c-ares (attempts,
-        replies, failures, benching, latency); empty before the first query. The queries
-        the wire engine hands to c-ares are not counted."""
+        replies, failures, benching, latency); empty before the first query, and with the
+        aiodns engine (c-ares keeps its own). The queries the wire engine hands to c-ares
+        are not counted."""
         return [] if self._dns is None else self._dns.stats()
 
     @staticmethod
@@ -260,21 +346,24 @@ class Resolver:
     def submit(self, query: Query, done: Done) -> None:
         """Resolve `query` and call `done(result)` once, from the loop (the stream path:
         no Task or Future). The caller bounds concurrency (see `window`)."""
-        (self._route or self._open())(query, done)
+        (self._route or self.route())(query, done)
 
-    async def lookup(self, name: str | Query, type: str | RecordType = RecordType.A) -> Result:
+    async def lookup(
+        self, name: str | bytes | Query, type: str | int | RecordType = RecordType.A
+    ) -> Result:
         """Resolve one name (or IP literal, which means PTR) and return its `Result`.
 
-        Bad input gives an INVALID result rather than an exception. An IP literal is
+        `name` is text or bytes (UTF-8), as a line of a source is; `type` a name
+        (`"AAAA"`), a number (`28`) or a `RecordType`. Bad input gives an INVALID result
+        rather than an exception (an unknown type raises `ConfigError`). An IP literal is
         always a reverse (PTR) lookup, whatever `type` says.
         """
-        if isinstance(name, Query):
-            query: Query | InvalidInput = name
-        else:
-            items = parse_line(name, 0, [RecordType.parse(type)])
-            if not items:
-                items = [InvalidInput(name, RecordType.parse(type), "empty name")]
-            query = items[0]
+        qtype = RecordType.parse(type)
+        items = parse_item(name, 0, [qtype])
+        if not items:  # a blank line or a comment (bytes, then, in UTF-8): nothing to ask
+            text = name.decode() if isinstance(name, bytes | bytearray) else str(name)
+            items = [InvalidInput(text, qtype, "empty name")]
+        query = items[0]
         if isinstance(query, InvalidInput):
             return Result.for_invalid(query)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -294,19 +383,24 @@ class Resolver:
 
     def resolve_many(
         self,
-        source: Source,
-        types: Sequence[str | RecordType] = (RecordType.A,),
+        source: Input,
+        types: str | int | RecordType | Iterable[str | int | RecordType] = (RecordType.A,),
         *,
         share: tuple[int, int] = (0, 1),
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        on_progress: Progress | None = None,
+        progress_every: float = 1.0,
     ) -> ResultStream:
         """Resolve every line of `source`; iterate the returned stream for the results,
         one per (line, type), in completion order.
 
-        `source` is an iterable or async iterable of lines (or `Query` objects), or an
-        `asyncio.Queue` of them ended by `None` (or, on Python 3.13+, `Queue.shutdown()`).
+        `source` is an iterable or async iterable of lines (`str`, or `bytes` in UTF-8; or
+        `Query` objects), or an `asyncio.Queue` of them ended by `None` (or, on Python
+        3.13+, `Queue.shutdown()`). `types`: the record types to ask each line, as
+        `RecordType.parse_many` takes them (`"MX"`, `"A,AAAA"`, `[1, "AAAA"]`); none at
+        all raises `ConfigError`.
         Blank lines and `#` comments are skipped; bad lines give INVALID results.
         `share=(k, n)` resolves only lines k+1, k+1+n, ... (for splitting an input
         between n processes; line numbers stay those of the whole input).
@@ -315,9 +409,24 @@ class Resolver:
         holds up the rest). `unique=True` asks each (name, type) once and answers every
         line that repeats it from that one lookup (remembering every name seen).
         `skip` holds (line, type name) pairs not to resolve again (see `--resume`).
+        `on_progress(counters)` is called on the loop every `progress_every` seconds while
+        the stream runs, and once when it has ended (see `Counters`; `stream.counters()`
+        gives the same at any time).
         """
         k, n = share
         if not 0 <= k < n:
             raise ConfigError(f"bad share {share!r}: need 0 <= k < n")
-        asked = [RecordType.parse(t) for t in types]
-        return ResultStream(self, source, asked, share, ordered=ordered, unique=unique, skip=skip)
+        if progress_every <= 0:
+            raise ConfigError("progress_every must be positive")
+        asked = RecordType.parse_many(types)
+        return ResultStream(
+            self,
+            source,
+            asked,
+            share,
+            ordered=ordered,
+            unique=unique,
+            skip=skip,
+            on_progress=on_progress,
+            progress_every=progress_every,
+        )

@@ -28,6 +28,7 @@ import itertools
 import os
 import re
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ from resolver.core import (
     Resolver,
 )
 from resolver.model import ConfigError, RecordType, Result
-from resolver.pipeline import ResultStream, run
+from resolver.stream import ResultStream
 from resolver.writers import FORMATS, Writer, open_writer
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
 DEFAULT_BLOCKSIZE = 4 << 20
 _SCAN = 1 << 16
 T = TypeVar("T")
+#: Record types as `Resolver.resolve_many` takes them (`"A,AAAA"`, `["MX", 28]`, ...).
+Types = str | int | RecordType | Iterable[str | int | RecordType]
 #: The file extension of each output format's parts.
 _PART_EXTENSION = {"jsonl": "jsonl", "csv": "csv", "sqlite": "db"}
 
@@ -203,11 +206,11 @@ def budget(
     return replace(settings, rate=rate / count, slots=name, leases=count)
 
 
-def _settings(types: Sequence[str | RecordType], **options: Any) -> Settings:
+def _settings(types: Types, **options: Any) -> Settings:
     nameservers = options.pop("nameservers", None)
     if isinstance(nameservers, str):
         raise ConfigError("nameservers must be a list of addresses, not one string")
-    asked = tuple(dict.fromkeys(RecordType.parse(t) for t in types))
+    asked = tuple(RecordType.parse_many(types))
     for key in ("fallback", "engine"):
         if isinstance(options.get(key), Fallback | EngineName):
             options[key] = options[key].value
@@ -234,6 +237,8 @@ class Part:
     rows: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    #: Replies of any rcode the nameservers gave (none at all: is a server there?).
+    replies: int = 0
 
 
 def _resolve_into(
@@ -253,9 +258,17 @@ def _resolve_into(
                 unique=settings.unique,
                 first_line=first_line,
             )
-            summary = await run(stream, writer)
-        counts = dict(summary.counts)
-        return Part(-1, "", first_line, seen[0], summary.total, counts, summary.elapsed)
+            started = time.perf_counter()
+            counts: Counter[str] = Counter()
+            async with stream:
+                async for batch in stream.batches():
+                    writer.write_many(batch)
+                    counts.update([result.status._value_ for result in batch])
+            writer.flush()
+            replies = sum(server.answered for server in resolver.server_stats())
+        elapsed = time.perf_counter() - started
+        rows = counts.total()
+        return Part(-1, "", first_line, seen[0], rows, dict(counts), elapsed, replies)
 
     with _slot(settings), asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
         return runner.run(resolve())
@@ -349,7 +362,7 @@ def _resolve_partition(
 
 def resolve_bag(
     lines: db.Bag,
-    types: Sequence[str | RecordType] = (RecordType.A,),
+    types: Types = (RecordType.A,),
     *,
     first_lines: Sequence[int] | None = None,
     rate: float | None = None,
@@ -357,7 +370,7 @@ def resolve_bag(
     **options: Any,
 ) -> db.Bag:
     """A bag of `Result`s, one per (line, type) of the bag `lines` (str or bytes; blank
-    lines and comments give none), partition by partition; `resolver.writers.record`
+    lines and comments give none), partition by partition; `resolver.model.record`
     turns one into the record the writers write.
 
     `options` are `Resolver`'s (`nameservers`, `timeout`, `tries`, `concurrency` per
@@ -458,7 +471,7 @@ def _resolve_part(
 def resolve_to_parts(
     lines: db.Bag,
     directory: str,
-    types: Sequence[str | RecordType] = (RecordType.A,),
+    types: Types = (RecordType.A,),
     *,
     format: str = "jsonl",
     numbers: Sequence[int] | None = None,

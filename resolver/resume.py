@@ -1,4 +1,5 @@
-"""Resuming a run: which (line, type) rows an output already holds, after repairing it.
+"""Resuming a run: which (line, type) rows an output already holds, after repairing it, and
+whether the input is the one they came from.
 
 A run killed in the middle of a write (SIGKILL, power cut of the process) leaves a JSONL or
 CSV output whose last row may be torn: `done_keys` cuts the file back to the end of its last
@@ -12,26 +13,35 @@ row when it is not a row at all (not JSON; a CSV row that does not parse, has th
 number of columns or a line number that is not one). Anything else that is not ours
 raises `ResolverError` and changes nothing: a damaged row before the last one, JSON objects
 without our fields, a CSV with another header, an SQLite file without our table.
+
+Rows hold their input line (`query`, exactly as read) and its number: `check_input` refuses
+a resumed run whose input has another line where the output has rows, so one output never
+mixes two inputs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
+import tempfile
+import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from typing import IO
+from typing import IO, BinaryIO
 
-from resolver.model import RecordType, ResolverError
-from resolver.writers import FIELDS, SQLITE_COLUMNS, format_for
+from resolver.model import FIELDS, SQLITE_COLUMNS, RecordType, ResolverError
+from resolver.sources import close_inputs, lines_of, query_batches
+from resolver.writers import BOM, format_for
 
-__all__ = ["DoneSet", "done_keys"]
+__all__ = ["DoneSet", "QueryMismatch", "check_input", "done_keys", "fingerprint"]
 
 #: One (line, type) key per row.
 Key = tuple[int, str]
@@ -39,32 +49,55 @@ _TYPE_BITS = {t.name: 1 << i for i, t in enumerate(RecordType)}
 _MAX_LINE = 1 << 32
 
 
+class QueryMismatch(ResolverError, ValueError):
+    """Two rows of one line hold different queries: they come from two inputs."""
+
+    def __init__(self, line: int, query: str) -> None:
+        super().__init__(f"line {line} has rows of two different queries")
+        self.line, self.query = line, query
+
+
+def fingerprint(query: str) -> int:
+    """A row's `query` as a 32-bit CRC of the UTF-8 the writers write it in (a lone
+    surrogate as `\\udXXX`): what `DoneSet` keeps of it."""
+    return zlib.crc32(query.encode("utf-8", "backslashreplace"))
+
+
 class DoneSet(AbstractSet[Key]):
-    """A set of (line, type) keys kept as one bit per type for each line: 2 bytes a line
-    instead of a tuple in a hash set (~165 bytes a row), for outputs of tens of millions."""
+    """A set of (line, type) keys kept as one bit per type for each line, with the CRC of
+    each line's query: 6 bytes a line instead of a tuple in a hash set (~165 bytes a row),
+    for outputs of tens of millions, and enough to tell a resumed run's input from another
+    (see `check_input`). Built from (line, type name, query) rows."""
 
-    def __init__(self, keys: Iterable[Key] = ()) -> None:
+    def __init__(self, rows: Iterable[tuple[int, str, str]] = ()) -> None:
         self._bits = array("H")
+        self._crcs = array("I")
         self._count = 0
-        self.update(keys)
+        self._last = 0
+        for line, name, query in rows:
+            self.add((line, name), query)
 
-    def add(self, key: Key) -> None:
-        """Record one (line, type) pair."""
+    def add(self, key: Key, query: str) -> None:
+        """Record one (line, type) pair and the line's query; raises `QueryMismatch` when
+        the line is there with another query (line 0, no line of an input, is not kept)."""
         line, name = key
         bit = _TYPE_BITS.get(name)
         if bit is None or not 0 <= line < _MAX_LINE:
             raise ValueError(f"not a row key of ours: {key!r}")
         bits = self._bits
         if line >= len(bits):
-            bits.extend(bytes(2 * max(line + 1 - len(bits), len(bits))))  # doubling
+            grow = max(line + 1 - len(bits), len(bits))  # doubling
+            bits.frombytes(bytes(bits.itemsize * grow))
+            self._crcs.frombytes(bytes(self._crcs.itemsize * grow))
+        crc = fingerprint(query) if line else 0
+        if not bits[line]:
+            self._crcs[line] = crc
+        elif self._crcs[line] != crc:
+            raise QueryMismatch(line, query)
         if not bits[line] & bit:
             bits[line] |= bit
             self._count += 1
-
-    def update(self, keys: Iterable[Key]) -> None:
-        """Record every pair of `keys`."""
-        for key in keys:
-            self.add(key)
+            self._last = max(self._last, line)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, tuple) or len(key) != 2:
@@ -84,24 +117,37 @@ class DoneSet(AbstractSet[Key]):
     def __len__(self) -> int:
         return self._count
 
+    def last_line(self) -> int:
+        """The highest line number with rows (0: none)."""
+        return self._last
+
+    def first_line(self, start: int, stop: int) -> int | None:
+        """The first line from `start` up to (without) `stop` that has rows, if any."""
+        start, stop = max(start, 1), min(stop, len(self._bits))
+        raw = self._bits[start:stop].tobytes() if start < stop else b""
+        rest = len(raw.lstrip(b"\0"))  # the bytes from the first line with rows on
+        return start + (len(raw) - rest) // self._bits.itemsize if rest else None
+
 
 _CHUNK = 1 << 22
 #: How our JSONL writer starts every row.
 _JSONL_START = b'{"query": "'
 #: The CSV header row, as our writer writes it.
 _CSV_HEADER = (",".join(FIELDS) + "\r\n").encode()
+_QUERY_COLUMN = FIELDS.index("query")
 _LINE_COLUMN = FIELDS.index("line")
 _TYPE_COLUMN = FIELDS.index("type")
 
 # A whole JSONL row exactly as our writer writes it, in the grammar of JSON: a line this
-# matches is valid JSON with these keys in this order, and its groups are what `json.loads`
-# would give for "type" and "line". Rows it does not match are parsed by `json.loads`.
+# matches is valid JSON with these keys in this order, and its groups are the JSON string of
+# "query" and what `json.loads` would give for "type" and "line". Rows it does not match are
+# parsed by `json.loads`.
 _STR = r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
 _INT = r"-?(?:0|[1-9][0-9]*)"
 _NUM = _INT + r"(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 _LIST = rf"\[(?:{_STR}(?:, {_STR})*+)?\]"
 _JSONL_ROW = re.compile(
-    rf'^\{{"query": {_STR}, "name": {_STR}, "type": "([A-Za-z0-9]+)", "status": {_STR}, '
+    rf'^\{{"query": ({_STR}), "name": {_STR}, "type": "([A-Za-z0-9]+)", "status": {_STR}, '
     rf'"answers": {_LIST}, "ttl": (?:null|{_INT}), "cnames": {_LIST}, "source": {_STR}, '
     rf'"server": (?:null|{_STR}), "error": (?:null|{_STR}), "line": ({_INT}), '
     rf'"elapsed_ms": {_NUM}\}}\n',
@@ -109,7 +155,7 @@ _JSONL_ROW = re.compile(
 )
 
 
-def done_keys(path: str, format: str | None = None) -> AbstractSet[Key]:
+def done_keys(path: str, format: str | None = None) -> DoneSet:
     """The (line, type) pairs of the rows already in the output `path`, in `format`
     (`jsonl`, `csv` or `sqlite`; None: from the file's extension).
 
@@ -133,11 +179,158 @@ def done_keys(path: str, format: str | None = None) -> AbstractSet[Key]:
                 os.fsync(f.fileno())
     except FileNotFoundError:
         return DoneSet()
+    except QueryMismatch as exc:
+        raise ResolverError(
+            f"cannot resume {path}: its rows for line {exc.line} are of two different queries "
+            f"(one is {_show(exc.query)}), from runs on two inputs; resume into another file"
+        ) from exc
     except ValueError as exc:  # a row whose line or type no output of ours has
         raise _foreign(path, str(exc)) from exc
     except OSError as exc:
         raise ResolverError(f"cannot resume {path}: {exc.strerror or exc}") from exc
     return keys
+
+
+async def check_input(
+    done: DoneSet,
+    output: str,
+    inputs: Sequence[BinaryIO],
+    names: Sequence[str],
+    format: str | None = None,
+) -> list[BinaryIO]:
+    """Check that a resumed run reads the input whose rows `done` holds (`done_keys` of
+    `output`): each line with rows must be, as read now, the `query` of its rows (the line
+    exactly, without its newline and a trailing CR; the query of an INVALID row too). Raises
+    `ResolverError` naming the first line that is not: another text, blank or a comment, or
+    past the end of the input. Lines after the last with rows are not read.
+
+    `inputs` are the run's open inputs, named `names` (`-`: stdin). Returns what the run is
+    to read, each rewound to its start: an input that cannot seek (a pipe) is copied to an
+    anonymous temporary file first, which is read instead (and closed, and gone, with it).
+    """
+    if not done:
+        return list(inputs)
+    runs: list[BinaryIO] = []
+    copies: list[BinaryIO] = []
+    try:
+        for f in inputs:
+            if not f.seekable():
+                copy = tempfile.TemporaryFile()  # noqa: SIM115 - closed as an input is
+                copies.append(copy)
+                await asyncio.to_thread(shutil.copyfileobj, f, copy, 1 << 20)
+                f = copy
+            f.seek(0)
+            runs.append(f)
+        found = await _first_disagreement(done, runs)
+        if found is not None:
+            raise _disagreement(output, format_for(output, format), *found, runs, names)
+        for f in runs:
+            f.seek(0)
+    except BaseException:
+        close_inputs(copies)
+        raise
+    close_inputs([f for f in inputs if f not in runs])  # read through their copies
+    return runs
+
+
+async def _first_disagreement(
+    done: DoneSet, files: Sequence[BinaryIO]
+) -> tuple[int, str | None] | None:
+    """The first line with rows in `done` that `files` disagree with, and its text there
+    (None: blank, a comment or past the end); None when every such line agrees."""
+    last = done.last_line()
+    bits, crcs = done._bits, done._crcs  # the loop below is per line: no calls it can spare
+    seen = 0  # the last line looked at
+    batches = query_batches(lines_of(files, close=False), (RecordType.A,))
+    async with contextlib.aclosing(batches) as items:
+        async for batch in items:
+            for item in batch:
+                line = item.line
+                if line == seen:
+                    continue  # the same line, asked another type
+                if line != seen + 1 and (gap := done.first_line(seen + 1, line)) is not None:
+                    return gap, None  # a line with rows is blank or a comment now
+                if line > last:
+                    return None
+                if bits[line] and crcs[line] != fingerprint(item.text):
+                    return line, item.text
+                seen = line
+    gap = done.first_line(seen + 1, last + 1)
+    return None if gap is None else (gap, None)
+
+
+def _disagreement(
+    output: str,
+    kind: str,
+    line: int,
+    text: str | None,
+    files: Sequence[BinaryIO],
+    names: Sequence[str],
+) -> ResolverError:
+    row = _row_query(output, kind, line)
+    rows = f"are of {_show(row)}" if row is not None else "are of another query"
+    where, total = _where(files, names, line)
+    if where is None:
+        now = f"the input ends at line {total:,}"
+    elif text is None:
+        now = f"line {line} of the input ({where}) is blank or a comment"
+    else:
+        now = f"line {line} of the input ({where}) is {_show(text)}"
+    return ResolverError(
+        f"cannot resume {output}: its rows for line {line} {rows}, but {now}: not the "
+        "input of that run; resume with that input (the same lines in the same order, "
+        "more may follow) or write to another file"
+    )
+
+
+def _where(files: Sequence[BinaryIO], names: Sequence[str], line: int) -> tuple[str | None, int]:
+    """`file:line` of the input's `line` (numbered across `files`), None past the end; and
+    how many lines the input has (as far as it was counted)."""
+    before = 0
+    for f, name in zip(files, names, strict=True):
+        f.seek(0)
+        count, last = 0, b"\n"
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+        count += last != b"\n"  # a last line without its newline
+        if line <= before + count:
+            return f"{'stdin' if name == '-' else name}:{line - before}", before + count
+        before += count
+    return None, before
+
+
+def _row_query(path: str, kind: str, line: int) -> str | None:
+    """The query of a row for `line` in the output `path` (for a message: None if unsure)."""
+    try:
+        if kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                found = db.execute(
+                    "SELECT query FROM results WHERE line = ? LIMIT 1", (line,)
+                ).fetchone()
+                return None if found is None else str(found[0])
+        with open(path, encoding="utf-8-sig", newline="", errors="replace") as f:
+            if kind == "csv":
+                csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+                for row in csv.reader(f):
+                    if len(row) == len(FIELDS) and row[_LINE_COLUMN] == str(line):
+                        return row[_QUERY_COLUMN]
+                return None
+            number = str(line)
+            for text in f:
+                if number in text:
+                    with contextlib.suppress(ValueError):
+                        row = json.loads(text)
+                        if isinstance(row, dict) and row.get("line") == line:
+                            return str(row.get("query"))
+    except (OSError, sqlite3.Error, csv.Error):
+        pass
+    return None
+
+
+def _show(text: str) -> str:
+    """`text` quoted for a message, cut to about 60 characters."""
+    return repr(text if len(text) <= 60 else text[:59] + "…")
 
 
 def _foreign(path: str, why: str) -> ResolverError:
@@ -192,26 +385,26 @@ def _jsonl_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
             pending = data
             continue
         block, pending = data[:cut], data[cut:]
-        matched: list[tuple[str, str]] = []
+        matched: list[tuple[str, str, str]] = []
         with contextlib.suppress(UnicodeDecodeError):
             matched = _JSONL_ROW.findall(block.decode("utf-8"))
         lines = block.count(b"\n")
         if len(matched) == lines:  # every line is one whole row: the usual case
             damage.good_row(good)
-            keys.update(
-                zip(map(int, [n for _, n in matched]), [intern(t) for t, _ in matched], strict=True)
-            )
+            add = keys.add
+            for query, rtype, line_no in matched:
+                add((int(line_no), intern(rtype)), _json_text(query))
             good += lines
             end = offset + cut
         else:
             start = offset
             for n, line in enumerate(block[:-1].split(b"\n"), number + 1):
-                key = _jsonl_key(line, path, n)
-                if isinstance(key, str):
-                    damage.found(start, n, key, good)
+                row = _jsonl_row(line, path, n)
+                if isinstance(row, str):
+                    damage.found(start, n, row, good)
                 else:
                     damage.good_row(good)
-                    keys.add(key)
+                    keys.add(*row)
                     good += 1
                     end = start + len(line) + 1
                 start += len(line) + 1
@@ -223,26 +416,31 @@ def _jsonl_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
     return keys, end
 
 
-def _jsonl_key(line: bytes, path: str, number: int) -> Key | str:
-    """The key of one complete line (without its newline); why it is no row (a str) when
-    it is not a JSON object; raises when it is one, but not one of our rows."""
+def _json_text(literal: str) -> str:
+    """The text of a JSON string literal (most have no escape to decode)."""
+    return literal[1:-1] if "\\" not in literal else str(json.loads(literal))
+
+
+def _jsonl_row(line: bytes, path: str, number: int) -> tuple[Key, str] | str:
+    """The key and query of one complete line (without its newline); why it is no row (a
+    str) when it is not a JSON object; raises when it is one, but not one of our rows."""
     try:
         text = line.decode("utf-8") + "\n"
     except UnicodeDecodeError:
         return "is not UTF-8"
     m = _JSONL_ROW.fullmatch(text)
     if m is not None:
-        return int(m[2]), sys.intern(m[1])
+        return (int(m[3]), sys.intern(m[2])), _json_text(m[1])
     try:
         row = json.loads(text)
     except ValueError:
         return "is not JSON"
     if not isinstance(row, dict):
         return "is not a JSON object"
-    line_no, rtype = row.get("line"), row.get("type")
-    if type(line_no) is not int or not isinstance(rtype, str):
-        raise _foreign(path, f'row {number} has no "line" number and "type"')
-    return line_no, sys.intern(rtype)
+    line_no, rtype, query = row.get("line"), row.get("type"), row.get("query")
+    if type(line_no) is not int or not isinstance(rtype, str) or not isinstance(query, str):
+        raise _foreign(path, f'row {number} has no "line" number, "type" and "query"')
+    return (line_no, sys.intern(rtype)), query
 
 
 class _Lines:
@@ -259,6 +457,8 @@ class _Lines:
         for line in self._f:
             if not line.endswith(b"\n"):
                 break  # a torn tail: never parsed
+            if not self.consumed and line.startswith(BOM):  # written by --csv-bom
+                self.consumed, line = len(BOM), line[len(BOM) :]
             self.consumed += len(line)
             try:
                 yield line.decode("utf-8")
@@ -313,7 +513,7 @@ def _csv_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
                 damage.found(start, number, why, good)
             else:
                 damage.good_row(good)
-                keys.add((int(row[_LINE_COLUMN]), intern(row[_TYPE_COLUMN])))
+                keys.add((int(row[_LINE_COLUMN]), intern(row[_TYPE_COLUMN])), row[_QUERY_COLUMN])
                 good += 1
                 end = lines.consumed
     finally:
@@ -321,7 +521,8 @@ def _csv_keys(f: IO[bytes], path: str) -> tuple[DoneSet, int]:
     if number == 0:
         # No whole header: only a file cut inside it is ours.
         f.seek(0)
-        if not _CSV_HEADER.startswith(f.read(len(_CSV_HEADER) + 1)):
+        head = f.read(len(BOM) + len(_CSV_HEADER) + 1)
+        if not (_CSV_HEADER.startswith(head) or (BOM + _CSV_HEADER).startswith(head)):
             raise not_header
     return keys, end
 
@@ -337,6 +538,6 @@ def _sqlite_keys(path: str) -> DoneSet:
                 raise _foreign(path, "it has no table results")
             if missing := [c for c in SQLITE_COLUMNS if c not in columns]:
                 raise _foreign(path, f"its table results has no {', '.join(missing)}")
-            return DoneSet(db.execute("SELECT line, type FROM results"))
+            return DoneSet(db.execute("SELECT line, type, query FROM results"))
     except sqlite3.DatabaseError as exc:
         raise _foreign(path, f"not an SQLite database of ours ({exc})") from exc

@@ -20,16 +20,17 @@ from contextlib import aclosing
 from itertools import islice
 from typing import Any, BinaryIO
 
-from resolver.model import InvalidInput, Query, RecordType, ResolverError
+from resolver.model import InputError, InvalidInput, Query, RecordType
 from resolver.names import parse_line, parse_lines
 
 __all__ = [
     "MAX_LINE",
+    "Input",
     "InputLines",
-    "Source",
     "close_inputs",
     "lines_of",
     "open_inputs",
+    "parse_item",
     "query_batches",
 ]
 
@@ -39,10 +40,10 @@ _CHUNK = 256 * 1024
 _ITEMS = 512  # items of an iterable or queue taken in one batch
 _QueueShutDown: type[BaseException] | None = getattr(asyncio, "QueueShutDown", None)
 
-Item = str | bytes | Query
+Item = str | bytes | bytearray | Query
 #: Lines (str or bytes) or queries; a queue ends at `None`. Typed `Any` for the queue
 #: because `Queue` is invariant: a `Queue[str | None]` must be accepted too.
-Source = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
+Input = Iterable[Item] | AsyncIterable[Item] | asyncio.Queue[Any]
 
 
 def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:
@@ -56,7 +57,7 @@ def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:
             try:
                 files.append(open(path, "rb"))  # noqa: SIM115 - closed by lines_of()
             except OSError as exc:
-                raise ResolverError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except BaseException:
         close_inputs(files)
         raise
@@ -77,8 +78,9 @@ class InputLines:
     which is how the pipeline takes them (a list per read, not an await per line).
     """
 
-    def __init__(self, files: Sequence[BinaryIO]) -> None:
+    def __init__(self, files: Sequence[BinaryIO], *, close: bool = True) -> None:
         self._files = files
+        self._close = close
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._each()
@@ -91,7 +93,8 @@ class InputLines:
 
     async def batches(self) -> AsyncGenerator[list[bytes], None]:
         """Lists of lines, read in a worker thread so a slow pipe never blocks the loop;
-        over-long lines are cut at MAX_LINE + 1. The files are closed at the end."""
+        over-long lines are cut at MAX_LINE + 1. The files are closed at the end (unless
+        made with `close=False`)."""
         loop = asyncio.get_running_loop()
         try:
             for f in self._files:
@@ -119,24 +122,45 @@ class InputLines:
                 if pending and not skipping:
                     yield [pending]
         finally:
-            close_inputs(self._files)
+            if self._close:
+                close_inputs(self._files)
 
 
-def lines_of(files: Sequence[BinaryIO]) -> InputLines:
+def lines_of(files: Sequence[BinaryIO], *, close: bool = True) -> InputLines:
     """The lines of `files`, one after another, without line endings: an async iterable
-    of lines that also gives them in batches. Over-long lines are cut at MAX_LINE + 1."""
-    return InputLines(files)
+    of lines that also gives them in batches. Over-long lines are cut at MAX_LINE + 1.
+    The files are closed once read (`close=False`: left open, where the reading stopped)."""
+    return InputLines(files, close=close)
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
-    """A raw line as text, and why it cannot be asked if its bytes already tell."""
+    """A raw line as text, and why it cannot be asked if its bytes already tell (then
+    without a trailing CR, as `parse_line` takes a line that can be asked)."""
     if len(raw) > MAX_LINE:
         text = raw[:200].decode("utf-8", "backslashreplace")
         return f"{text}...", f"line longer than {MAX_LINE} bytes"
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return raw.decode("utf-8", "backslashreplace"), f"not UTF-8 (byte {exc.start + 1})"
+        text = raw.removesuffix(b"\r").decode("utf-8", "backslashreplace")
+        return text, f"not UTF-8 (byte {exc.start + 1})"
+
+
+def parse_item(item: object, line: int, types: Sequence[RecordType]) -> list[Query | InvalidInput]:
+    """What one item of a source gives: a `Query` as it is; a line of text (a trailing
+    newline dropped) or of bytes (UTF-8, else INVALID) parsed by `parse_line`; anything
+    else one INVALID item per type (a stream never fails on one bad item)."""
+    if isinstance(item, Query):
+        return [item]
+    if isinstance(item, str):
+        return parse_line(item[:-1] if item.endswith("\n") else item, line, types)
+    if isinstance(item, bytes | bytearray):
+        text, error = decode(bytes(item))
+        if error is None:
+            return parse_line(text, line, types)
+    else:
+        text, error = repr(item)[:200], f"not a line of text but {type(item).__name__}"
+    return [InvalidInput(text, t, error, line) for t in types]
 
 
 def _decode_all(items: Sequence[Item]) -> list[str] | None:
@@ -161,7 +185,7 @@ def _decode_all(items: Sequence[Item]) -> list[str] | None:
         return None
 
 
-async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
+async def _batches(source: Input) -> AsyncGenerator[Sequence[Item], None]:
     """The items of `source` in lists, as many as are at hand without waiting."""
     if isinstance(source, asyncio.Queue):
         while True:
@@ -195,7 +219,7 @@ async def _batches(source: Source) -> AsyncGenerator[Sequence[Item], None]:
 
 
 async def query_batches(
-    source: Source,
+    source: Input,
     types: Sequence[RecordType],
     share: tuple[int, int] = (0, 1),
     skip: Container[tuple[int, str]] = (),
@@ -222,17 +246,7 @@ async def query_batches(
                 line += 1
                 if step > 1 and (line - 1) % step != offset:
                     continue
-                if isinstance(item, Query):
-                    out.append(item)
-                    continue
-                if isinstance(item, bytes):
-                    text, error = decode(item)
-                else:
-                    text, error = (item[:-1] if item.endswith("\n") else item), None
-                if error is None:
-                    out += parse_line(text, line, types)
-                else:
-                    out += [InvalidInput(text, t, error, line) for t in types]
+                out += parse_item(item, line, types)
             if skip:
                 out = [q for q in out if (q.line, q.type.name) not in skip]
             if out:

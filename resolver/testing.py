@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from resolver.model import RecordType
+from resolver.protocol import EDNS_PAYLOAD, FLAG_AA, FLAG_QR, FLAG_RD, FLAG_TC, Rcode, Type
 
 __all__ = [
     "EXAMPLE_ORIGIN",
@@ -28,11 +29,11 @@ __all__ = [
     "Fault",
     "LoopbackDNSServer",
     "Message",
+    "MessageError",
     "Question",
     "ReceivedQuery",
     "Record",
     "Transport",
-    "WireError",
     "Zone",
     "decode_message",
     "encode_query",
@@ -46,19 +47,22 @@ Transport = Literal["udp", "tcp"]
 _Labels = tuple[bytes, ...]
 
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _ANY, _CAA = (
-    1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 255, 257,
+    int(t) for t in (Type.A, Type.NS, Type.CNAME, Type.SOA, Type.PTR, Type.MX, Type.TXT,
+                     Type.AAAA, Type.SRV, Type.OPT, Type.ANY, Type.CAA)
 )  # fmt: skip
-_TYPES = {"A": _A, "NS": _NS, "CNAME": _CNAME, "SOA": _SOA, "PTR": _PTR, "MX": _MX}
-_TYPES |= {"TXT": _TXT, "AAAA": _AAAA, "SRV": _SRV, "CAA": _CAA}
-_TYPE_NAMES = {v: k for k, v in _TYPES.items()} | {_OPT: "OPT", _ANY: "ANY"}
-_NOERROR, _FORMERR, _SERVFAIL, _NXDOMAIN, _NOTIMP, _REFUSED = 0, 1, 2, 3, 4, 5
-_QR, _AA, _TC, _RD = 0x8000, 0x0400, 0x0200, 0x0100
+#: The types a zone may hold: those a query may ask.
+_TYPES = {t.name: t.value for t in RecordType}
+_TYPE_NAMES = {int(t): t.name for t in Type}
+_NOERROR, _FORMERR, _SERVFAIL, _NXDOMAIN, _NOTIMP, _REFUSED = (int(r) for r in Rcode)
+_QR, _AA, _TC, _RD = FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD
+#: The server's own default limit on the CNAME steps it follows for an answer (less than
+#: a resolver's `MAX_CNAME_CHAIN`, so tests can make chains the server cuts).
 _MAX_CHAIN = 16
-_EDNS_SIZE = 1232  # the payload size the server advertises
+_EDNS_SIZE = EDNS_PAYLOAD  # the payload size the server advertises
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
 
 
-class WireError(ValueError):
+class MessageError(ValueError):
     """A DNS message or name that cannot be parsed or encoded."""
 
 
@@ -77,18 +81,18 @@ def _parse_name(name: str) -> _Labels:
             digits = text[i + 1 : i + 4]
             if len(digits) == 3 and all(c in "0123456789" for c in digits):
                 if int(digits) > 255:
-                    raise WireError(f"bad escape in {name!r}")
+                    raise MessageError(f"bad escape in {name!r}")
                 label.append(int(digits))
                 i += 4
                 continue
             if i + 1 == len(text):
-                raise WireError(f"dangling backslash in {name!r}")
+                raise MessageError(f"dangling backslash in {name!r}")
             label += text[i + 1].encode()
             i += 2
             continue
         if ch == ".":
             if not label and not (i == 0 and len(text) == 1):
-                raise WireError(f"empty label in {name!r}")
+                raise MessageError(f"empty label in {name!r}")
             if label:
                 labels.append(bytes(label))
             label = bytearray()
@@ -98,9 +102,9 @@ def _parse_name(name: str) -> _Labels:
     if label:
         labels.append(bytes(label))
     if any(len(lb) > 63 for lb in labels):
-        raise WireError(f"label longer than 63 bytes in {name!r}")
+        raise MessageError(f"label longer than 63 bytes in {name!r}")
     if sum(len(lb) + 1 for lb in labels) + 1 > 255:
-        raise WireError(f"name longer than 255 bytes: {name!r}")
+        raise MessageError(f"name longer than 255 bytes: {name!r}")
     return tuple(labels)
 
 
@@ -133,24 +137,24 @@ def _read_name(msg: bytes, off: int) -> tuple[_Labels, int]:
     jumps = 0
     while True:
         if off >= len(msg):
-            raise WireError("name runs past the end of the message")
+            raise MessageError("name runs past the end of the message")
         n = msg[off]
         if n & 0xC0 == 0xC0:
             if off + 1 >= len(msg) or jumps > 64:
-                raise WireError("bad compression pointer")
+                raise MessageError("bad compression pointer")
             target = ((n & 0x3F) << 8) | msg[off + 1]
             if target >= off:
-                raise WireError("forward compression pointer")
+                raise MessageError("forward compression pointer")
             if end < 0:
                 end = off + 2
             off, jumps = target, jumps + 1
         elif n & 0xC0:
-            raise WireError("unknown label type")
+            raise MessageError("unknown label type")
         elif n == 0:
             return tuple(labels), end if end >= 0 else off + 1
         else:
             if off + 1 + n > len(msg):
-                raise WireError("label runs past the end of the message")
+                raise MessageError("label runs past the end of the message")
             labels.append(msg[off + 1 : off + 1 + n])
             off += 1 + n
 
@@ -161,7 +165,7 @@ def _read_name(msg: bytes, off: int) -> tuple[_Labels, int]:
 def _int(text: str, bits: int) -> int:
     value = int(text)
     if not 0 <= value < 1 << bits:
-        raise WireError(f"{text} does not fit in {bits} bits")
+        raise MessageError(f"{text} does not fit in {bits} bits")
     return value
 
 
@@ -201,7 +205,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
         return b"".join(bytes([len(c)]) + c for c in chunks), " ".join(map(_quote, chunks))
     if isinstance(value, bytes):
-        raise WireError(f"only TXT rdata may be bytes, got {value!r}")
+        raise MessageError(f"only TXT rdata may be bytes, got {value!r}")
     f = value.split()
     try:
         if rtype in (_A, _AAAA):
@@ -215,7 +219,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         shapes = {_CNAME: "n", _NS: "n", _PTR: "n", _MX: "hn", _SRV: "hhhn", _SOA: "nniiiii"}
         shape = shapes[rtype]
         if len(f) != len(shape):
-            raise WireError(f"expected {len(shape)} fields")
+            raise MessageError(f"expected {len(shape)} fields")
         wire = b""
         for kind, part in zip(shape, f, strict=True):
             if kind == "n":
@@ -229,7 +233,7 @@ def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
         return wire, text
     except (ValueError, KeyError) as exc:
         name = _TYPE_NAMES.get(rtype, str(rtype))
-        raise WireError(f"bad {name} rdata {value!r}: {exc}") from None
+        raise MessageError(f"bad {name} rdata {value!r}: {exc}") from None
 
 
 def _rdata_text(msg: bytes, rtype: int, off: int, end: int) -> str:
@@ -271,7 +275,7 @@ def _type_code(rtype: RecordType | int | str) -> int:
     try:
         return _TYPES[rtype.strip().upper()]
     except KeyError:
-        raise WireError(f"unsupported record type {rtype!r}") from None
+        raise MessageError(f"unsupported record type {rtype!r}") from None
 
 
 # the wire codec for tests
@@ -364,7 +368,7 @@ def encode_query(
 def _read_question(msg: bytes, off: int) -> tuple[_Labels, int, int, int]:
     labels, off = _read_name(msg, off)
     if off + 4 > len(msg):
-        raise WireError("truncated question")
+        raise MessageError("truncated question")
     qtype, qclass = struct.unpack_from("!HH", msg, off)
     return labels, qtype, qclass, off + 4
 
@@ -373,17 +377,17 @@ def _read_rr(msg: bytes, off: int) -> tuple[_Labels, int, int, int, int, int]:
     """-> owner, type, class, ttl, rdata offset, offset after the record."""
     labels, off = _read_name(msg, off)
     if off + 10 > len(msg):
-        raise WireError("truncated record")
+        raise MessageError("truncated record")
     rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", msg, off)
     if off + 10 + rdlen > len(msg):
-        raise WireError("rdata runs past the end of the message")
+        raise MessageError("rdata runs past the end of the message")
     return labels, rtype, rclass, ttl, off + 10, off + 10 + rdlen
 
 
 def decode_message(data: bytes) -> Message:
-    """Parse a DNS message; raises `WireError` if it is not one."""
+    """Parse a DNS message; raises `MessageError` if it is not one."""
     if len(data) < 12:
-        raise WireError(f"message of {len(data)} bytes is shorter than a header")
+        raise MessageError(f"message of {len(data)} bytes is shorter than a header")
     qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
     off = 12
     questions = []
@@ -396,7 +400,7 @@ def decode_message(data: bytes) -> Message:
             labels, rtype, rclass, ttl, start, off = _read_rr(data, off)
             try:
                 text = _rdata_text(data, rtype, start, off)
-            except (WireError, IndexError):
+            except (MessageError, IndexError):
                 text = f"\\# {off - start} {data[start:off].hex()}"
             section.append(Record(_name_text(labels), rtype, rclass, ttl, data[start:off], text))
     return Message(qid, flags, tuple(questions), *map(tuple, sections))
@@ -883,7 +887,7 @@ class LoopbackDNSServer:
             return _Plan(None, 0.0)  # a response, not a query
         try:
             query = self._parse(data)
-        except (WireError, struct.error):
+        except (MessageError, struct.error):
             formerr = struct.pack("!6H", qid, _QR | (flags & 0x7900) | _FORMERR, 0, 0, 0, 0)
             return _Plan(formerr, 0.0)
         name = _name_text(query.labels)
@@ -923,14 +927,14 @@ class LoopbackDNSServer:
     def _parse(data: bytes) -> _Query:
         qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
         if qd != 1:
-            raise WireError("a query must have exactly one question")
+            raise MessageError("a query must have exactly one question")
         labels, qtype, qclass, off = _read_question(data, 12)
         edns = None
         for i in range(an + ns + ar):
             owner, rtype, rclass, _, _, off = _read_rr(data, off)
             if rtype == _OPT:
                 if i < an + ns or owner or edns is not None:
-                    raise WireError("misplaced or repeated OPT record")
+                    raise MessageError("misplaced or repeated OPT record")
                 edns = rclass
         return _Query(qid, flags, labels, qtype, qclass, edns)
 

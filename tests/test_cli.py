@@ -65,7 +65,7 @@ def loop_flag(request: pytest.FixtureRequest) -> list[str]:
     return ["--no-uvloop"] if request.param == "asyncio" else []
 
 
-@pytest.fixture(params=["wire", "cares"])
+@pytest.fixture(params=["wire", "cares", "aiodns"])
 def engine_flag(request: pytest.FixtureRequest) -> list[str]:
     return ["--engine", request.param]
 
@@ -126,7 +126,7 @@ def test_csv_output_parses_back(tmp_path: Path, server: LoopbackDNSServer) -> No
         rows = list(csv.DictReader(f))
     assert {(int(r["line"]), r["type"]): r["status"] for r in rows} == EXPECTED
     www = next(r for r in rows if r["line"] == "3" and r["type"] == "A")
-    assert sorted(www["answers"].split(" ")) == ["192.0.2.1", "192.0.2.2"]
+    assert sorted(json.loads(www["answers"])) == ["192.0.2.1", "192.0.2.2"]
 
 
 def test_stdin_to_stdout_and_several_files(tmp_path: Path, server: LoopbackDNSServer) -> None:
@@ -190,6 +190,24 @@ def test_user_errors_are_one_clear_line(args: list[str], message: str, tmp_path:
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_ipv6_nameserver_with_an_unbracketed_port_is_refused(tmp_path: Path) -> None:
+    """`-n ::1:5310` is not the address ::0.1.83.16 on port 53 (a query to a non-loopback
+    address): refused, pointing at `[::1]:5310`; a --resolvers line of that form is a bad
+    line (skipped, naming it: here the only one, so the run is refused)."""
+    listed = tmp_path / "resolvers.txt"
+    listed.write_text("# ours\n::1:5310\n")
+    for args, hint in (
+        (["-n", "::1:5310"], "bad nameserver '::1:5310'"),
+        (["--resolvers", str(listed)], f"{listed}:2: bad nameserver '::1:5310'"),
+    ):
+        proc = cli("resolve", *args, "--tries", "1", "--timeout", "0.2", "-", stdin="x.test\n")
+        assert proc.returncode == 2, proc.stderr
+        assert hint in proc.stderr
+        assert "[::1]:5310" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stdout == ""
 
 
 def test_help_reads_well() -> None:
@@ -301,7 +319,7 @@ def test_workers_merge_one_output(tmp_path: Path, server: LoopbackDNSServer, fmt
         "-t",
         "A,AAAA",
         "--workers",
-        "3",
+        "2",
         "-o",
         str(out),
     )
@@ -319,7 +337,8 @@ def test_workers_merge_one_output(tmp_path: Path, server: LoopbackDNSServer, fmt
     assert statuses[1, "A"] == "NOERROR"
     assert statuses[2, "A"] == "NXDOMAIN"
     assert statuses[len(lines), "A"] == "INVALID"
-    assert "(3 workers)" in proc.stderr
+    if len(os.sched_getaffinity(0)) > 1:  # (more workers than CPUs: capped)
+        assert "(2 workers)" in proc.stderr
     assert f"NOERROR {2 * 167}" in proc.stderr
 
 
@@ -399,10 +418,14 @@ def test_progress_goes_to_stderr_only(tmp_path: Path, server: LoopbackDNSServer)
     assert proc.returncode == 0, proc.stderr
     assert "of 3,000 (" in proc.stderr
     assert "NXDOMAIN" in proc.stderr
+    # Not a terminal (a log file, a pipe): plain lines, no control sequences.
+    assert "\x1b" not in proc.stderr
+    assert "\r" not in proc.stderr
+    assert proc.stderr.startswith("resolver: progress: line ")
     rows = jsonl(proc.stdout)  # the output stream holds rows only
     assert len(rows) == 3000
     quiet = cli("resolve", str(hosts), "-n", server.nameserver, "--progress", "-q")
-    assert quiet.stderr.startswith("resolver: 3000 results")  # the summary alone
+    assert quiet.stderr.startswith("resolver: 3,000 results")  # the summary alone
 
 
 def test_ordered_output_and_unique(tmp_path: Path) -> None:
@@ -497,18 +520,41 @@ def test_resume_needs_an_output_file(server: LoopbackDNSServer) -> None:
 
 
 def test_resolvers_file(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    """A server named twice (in the file and by -n, also as HOST and HOST:53) is asked and
+    listed once, in the order first named; a bad line is skipped with a warning naming it;
+    a file without one usable server fails."""
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("www.zone.test\n")
+    dead = closed_port()
     listed = tmp_path / "resolvers.txt"
-    listed.write_text(f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\n")
-    proc = cli("resolve", str(hosts), "--resolvers", str(listed))
+    listed.write_text(
+        f"# ours\n{server.nameserver}\n\n{server.nameserver}  # again\nresolver.example\n{dead}\n"
+    )
+    dead_too = dead.replace(":", ":0")  # the same server, written otherwise
+    args = ["-n", dead_too, "--resolvers", str(listed), "-n", server.nameserver]
+    proc = cli("resolve", str(hosts), *args)
     assert proc.returncode == 0, proc.stderr
     assert jsonl(proc.stdout)[0]["status"] == "NOERROR"
-    assert proc.stderr.count(f"server {server.nameserver}:") == 2  # a line per server
-    listed.write_text(f"{server.nameserver}\nresolver.example\n")
+    servers = [line for line in proc.stderr.splitlines() if line.startswith("resolver: server ")]
+    assert [line.split()[2] for line in servers] == [f"{dead}:", f"{server.nameserver}:"]
+    assert f"warning: {listed}:5: bad nameserver 'resolver.example'" in proc.stderr
+    assert "(skipped)" in proc.stderr
+    listed.write_text("resolver.example\n# nothing else\n")
     bad = cli("resolve", str(hosts), "--resolvers", str(listed))
     assert bad.returncode == 2
-    assert f"{listed}:2: bad nameserver" in bad.stderr
+    assert f"{listed} lists no usable nameserver (1 bad line skipped)" in bad.stderr
+
+
+def test_more_workers_than_cpus_are_capped_with_a_warning(server: LoopbackDNSServer) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    names = "".join(f"n{i}.zone.test\n" for i in range(20))
+    proc = cli("resolve", "-", "-n", server.nameserver, "--workers", str(4 * cpus), stdin=names)
+    assert proc.returncode == 0, proc.stderr
+    assert f"--workers {4 * cpus} is more than the {cpus} CPU" in proc.stderr
+    assert f"running {cpus}" in proc.stderr
+    assert len(jsonl(proc.stdout)) == 20
+    if cpus > 1:
+        assert f"({cpus} workers)" in proc.stderr
 
 
 def test_embedding_example_runs() -> None:
@@ -577,8 +623,18 @@ def mixed_lines() -> list[str]:
         ["--unique", "-t", "A,AAAA"],
         ["--engine", "cares", "--unique", "--format", "csv"],
         ["--deadline", "0.3", "-c", "7"],
+        ["--engine", "aiodns", "--tries", "3"],  # c-ares doubles the timeout per try
     ],
-    ids=["default", "cares", "workers", "ordered", "unique", "cares-unique-csv", "deadline"],
+    ids=[
+        "default",
+        "cares",
+        "workers",
+        "ordered",
+        "unique",
+        "cares-unique-csv",
+        "deadline",
+        "aiodns",
+    ],
 )
 def test_mixed_faults_give_one_right_row_per_line(
     tmp_path: Path, faulty_server: LoopbackDNSServer, flags: list[str]
@@ -597,7 +653,7 @@ def test_mixed_faults_give_one_right_row_per_line(
         with out.open(newline="") as f:
             rows: list[dict[str, Any]] = list(csv.DictReader(f))
         for row in rows:
-            row["answers"] = row["answers"].split(" ") if row["answers"] else []
+            row["answers"] = json.loads(row["answers"])
     else:
         rows = jsonl(out.read_text())
     types = ["A", "AAAA"] if "-t" in flags else ["A"]
@@ -617,3 +673,205 @@ def test_mixed_faults_give_one_right_row_per_line(
         else:
             assert not row["answers"], row
     assert {"NOERROR", "INVALID", "NXDOMAIN"} <= statuses  # PTRs: no reverse zone here
+
+
+def closed_port() -> str:
+    """`127.0.0.1:PORT` where nothing listens (its datagrams come back as ICMP errors)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--engine", "cares"], ["--workers", "2"], ["--engine", "cares", "--workers", "2"]],
+    ids=["wire", "cares", "workers", "cares-workers"],
+)
+def test_no_nameserver_ever_answered_exits_9(tmp_path: Path, flags: list[str]) -> None:
+    """Nothing listening, or a server that drops everything: every row is still written,
+    stderr says no nameserver answered, and the exit status is 9 (as dig's)."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.zone.test\nh1.zone.test\nbad name\n192.0.2.1\n")
+    dead = closed_port()
+    proc = cli("resolve", str(hosts), "-n", dead, "--timeout", "0.2", "--tries", "2", *flags)
+    assert proc.returncode == 9, proc.stderr
+    assert "no nameserver answered" in proc.stderr
+    rows = jsonl(proc.stdout)
+    assert sorted(r["status"] for r in rows) == ["ERROR", "ERROR", "ERROR", "INVALID"]
+    with serve_in_thread(ZONE) as mute:
+        mute.set_fault(None, Fault.DROP)
+        args = ["-n", mute.nameserver, "--timeout", "0.1", "--tries", "1", *flags]
+        dropped = cli("resolve", str(hosts), *args)
+        mute.set_fault(None, Fault.SERVFAIL)
+        failing = cli("resolve", str(hosts), *args)
+    assert dropped.returncode == 9, dropped.stderr
+    assert {r["status"] for r in jsonl(dropped.stdout)} == {"TIMEOUT", "INVALID"}
+    # A SERVFAIL is a reply: the server is there, the run is not "nothing answered".
+    assert failing.returncode == 0, failing.stderr
+    assert "no nameserver answered" not in failing.stderr
+
+
+def test_answered_inputs_and_unasked_ones_exit_0(tmp_path: Path, server: LoopbackDNSServer) -> None:
+    """Not "no answer": an empty input, an all-INVALID one (nothing was asked), and a run
+    where one server of two is dead but the other answers."""
+    dead = closed_port()
+    assert cli("resolve", "-", "-n", dead, stdin="").returncode == 0
+    invalid = cli("resolve", "-", "-n", dead, stdin="bad name\na..b\n# note\n")
+    assert invalid.returncode == 0, invalid.stderr
+    assert "no nameserver answered" not in invalid.stderr
+    some = cli("resolve", "-", "-n", dead, "-n", server.nameserver, stdin="www.zone.test\n")
+    assert some.returncode == 0, some.stderr
+    assert jsonl(some.stdout)[0]["status"] == "NOERROR"
+    assert "resolver: 1 result in " in some.stderr  # one, not "1 results"
+
+
+def terminal_screen(data: bytes) -> list[str]:
+    """The lines a terminal shows after receiving `data`: text, CR, LF and ESC [ K (erase
+    to the end of the line), all the output may hold."""
+    lines: list[str] = []
+    line: list[str] = []
+    col = 0
+    text = data.decode("utf-8", "replace")
+    i = 0
+    while i < len(text):
+        if text.startswith("\x1b[K", i):
+            del line[col:]
+            i += 3
+            continue
+        char = text[i]
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif col < len(line):
+            line[col] = char
+            col += 1
+        else:
+            line.append(char)
+            col += 1
+        i += 1
+    return [*lines, "".join(line)]
+
+
+def run_in_terminal(args: list[str], timeout: float = 60) -> tuple[int, bytes]:
+    """Run `resolver ARGS` with stdout and stderr on one pseudo-terminal; its exit status
+    and all it wrote there."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "resolver", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every end of the terminal is closed
+                break
+            if not chunk:
+                break
+            data += chunk
+        return proc.wait(timeout=10), data
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def test_progress_line_never_runs_into_rows_on_the_same_terminal(tmp_path: Path) -> None:
+    """Rows and the progress line on one terminal (`resolver resolve hosts --format csv`
+    in a shell): the line is erased before rows are written and drawn again below them,
+    so every line on the screen is a whole row or the summary."""
+    names = [f"h{i}.zone.test" for i in range(30)] + [f"slow{i}.zone.test" for i in range(5)]
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(names) + "\n")
+    with serve_in_thread(ZONE) as slowed:
+        for i in range(5):  # answered after the progress line is up
+            slowed.set_fault(f"slow{i}.zone.test", Fault.DELAY, delay=1.2)
+        code, data = run_in_terminal(
+            ["resolve", str(hosts), "-n", slowed.nameserver, "--format", "csv"]
+        )
+    assert code == 0, data
+    assert b"\x1b[K" in data
+    assert b"line 30 of 35" in data  # the progress line was drawn, then rows came
+    screen = [line for line in terminal_screen(data) if line]
+    summary = [line for line in screen if line.startswith("resolver: ")]
+    assert summary[0].startswith("resolver: 35 results"), screen  # (server lines after)
+    rows = list(csv.reader([line for line in screen if line not in summary]))
+    assert rows[0][:3] == ["query", "name", "type"]
+    assert sorted(row[0] for row in rows[1:]) == sorted(names), screen
+    assert all(len(row) == len(rows[0]) for row in rows), screen
+
+
+def bench_numbers(report: str) -> dict[str, int]:
+    """The counts in a bench report: results, answered, sent, lost and every status."""
+    found: dict[str, int] = {}
+    for line in report.splitlines():
+        key, _, rest = line.partition(" ")
+        words = rest.split()
+        if key == "results":
+            found["results"] = int(words[0].replace(",", ""))
+        elif key == "queries":
+            found["sent"] = int(words[0].replace(",", ""))
+            found["lost"] = int(words[4].replace(",", ""))
+        elif key in {"NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL", "TIMEOUT", "ERROR", "INVALID"}:
+            found[key] = int(words[0].replace(",", ""))
+    return found
+
+
+def test_bench_against_a_dead_server_says_nothing_answered(tmp_path: Path) -> None:
+    """No throughput for a server that never replies: no names/s, "none" answered, the
+    queries lost, exit 9."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i}.zone.test\n" for i in range(100)))
+    proc = cli("bench", str(hosts), "-n", closed_port(), "--tries", "1", "-q")
+    assert proc.returncode == 9, proc.stderr
+    assert "answered     none: no nameserver replied to any of 100 names" in proc.stdout
+    assert "names/s" not in proc.stdout
+    assert "p50 -" in proc.stdout  # no latency of answers there were none of
+    numbers = bench_numbers(proc.stdout)
+    assert numbers["ERROR"] == 100
+    assert numbers["lost"] == numbers["sent"] == 100
+    assert "no nameserver answered" in proc.stderr
+
+
+def test_bench_reports_lost_queries_and_loops_the_list_for_duration(tmp_path: Path) -> None:
+    """--tries 1: every query lost is a TIMEOUT row and the report counts it; --duration
+    asks the list again until the time is up."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"h{i}.zone.test\n" for i in range(50)))
+    with serve_in_thread(ZONE) as lossy:
+        lossy.set_fault(None, Fault.LOSS, rate=0.3)
+        args = ["-n", lossy.nameserver, "--timeout", "0.2", "-q"]
+        once = cli("bench", str(hosts), *args, "--tries", "1")
+        retried = cli("bench", str(hosts), *args, "--tries", "5")
+        lossy.clear_faults()
+        looped = cli("bench", str(hosts), "-n", lossy.nameserver, "--duration", "1", "--qps", "500")
+        asked = lossy.count()
+    assert once.returncode == 0, once.stderr
+    numbers = bench_numbers(once.stdout)
+    assert numbers["sent"] == 50
+    assert 0 < numbers["lost"] == numbers["TIMEOUT"] < 50, once.stdout
+    assert numbers["NXDOMAIN"] == 50 - numbers["lost"]
+    assert "answered     " in once.stdout
+    assert retried.returncode == 0, retried.stderr
+    assert bench_numbers(retried.stdout)["lost"] > 0
+    assert "retries hide loss" in retried.stderr
+    assert looped.returncode == 0, looped.stderr
+    total = bench_numbers(looped.stdout)["results"]
+    assert total > 50, looped.stdout  # the list again, not the end of it
+    assert asked >= 50 + 50 + total
+    elapsed = float(looped.stdout.split(" in ", 1)[1].split()[0])
+    assert elapsed >= 1.0, looped.stdout

@@ -1,8 +1,10 @@
 """Dangling CNAMEs: a name whose CNAME chain ends at a name that does not exist is NXDOMAIN
 (RFC 6604: the rcode is the chain's end's) with the chain in the answer section; the result
-keeps that chain, on both engines and in every output format. So does a SERVFAIL that comes
-with the chain it followed (a recursive resolver whose later zone is broken), and NODATA
-after a CNAME. Checked against the project's test server and against Knot DNS."""
+keeps that chain, on the wire and c-ares engines and in every output format. So does a
+SERVFAIL that comes with the chain it followed (a recursive resolver whose later zone is
+broken), and NODATA after a CNAME. Checked against the project's test server and against
+Knot DNS. aiodns hands over no reply with NXDOMAIN or SERVFAIL, so the aiodns engine
+gives those statuses without their chain (its README limits): the tests say so."""
 
 from __future__ import annotations
 
@@ -76,9 +78,20 @@ async def server() -> Any:
         yield running
 
 
-@pytest.fixture(params=["wire", "cares"])
+@pytest.fixture(params=["wire", "cares", "aiodns"])
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+Cases = dict[tuple[str, str], tuple[str, list[str], list[str]]]
+
+
+def expected_for(engine: str, cases: Cases) -> Cases:
+    """`cases` as `engine` answers them: aiodns keeps no chain for NXDOMAIN or SERVFAIL."""
+    if engine != "aiodns":
+        return cases
+    lost = ("NXDOMAIN", "SERVFAIL")
+    return {key: (s, a, [] if s in lost else c) for key, (s, a, c) in cases.items()}
 
 
 def fields(status: Status, answers: Any, cnames: Any) -> tuple[str, list[str], list[str]]:
@@ -87,7 +100,7 @@ def fields(status: Status, answers: Any, cnames: Any) -> tuple[str, list[str], l
 
 async def test_the_chain_is_kept_whatever_the_rcode(server: LoopbackDNSServer, engine: str) -> None:
     async with Resolver([server.nameserver], engine=engine, timeout=1, tries=2) as r:
-        for (name, rtype), expected in EXPECTED.items():
+        for (name, rtype), expected in expected_for(engine, EXPECTED).items():
             result = await asyncio.wait_for(r.lookup(name, rtype), 30)
             assert fields(result.status, result.answers, result.cnames) == expected, result
             assert result.server == server.nameserver, result
@@ -107,7 +120,8 @@ async def test_a_bulk_run_keeps_every_chain(server: LoopbackDNSServer, engine: s
     for result in results:
         number = result.name.split(".")[0][1:]
         assert result.status is Status.NXDOMAIN, result
-        assert result.cnames == (f"gone{number}.{ORIGIN}",), result
+        chain = () if engine == "aiodns" else (f"gone{number}.{ORIGIN}",)
+        assert result.cnames == chain, result
 
 
 # end to end through the command line, every format
@@ -119,8 +133,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         with path.open(newline="") as f:
             rows: list[dict[str, Any]] = list(csv.DictReader(f))
         for row in rows:
-            row["answers"] = row["answers"].split(" ") if row["answers"] else []
-            row["cnames"] = row["cnames"].split(" ") if row["cnames"] else []
+            row["answers"] = json.loads(row["answers"])
+            row["cnames"] = json.loads(row["cnames"])
         return rows
     if path.suffix == ".db":
         with contextlib.closing(sqlite3.connect(path)) as db:
@@ -154,7 +168,7 @@ async def resolve_through_cli(
     nameserver: str,
     engine: str,
     suffix: str,
-    cases: dict[tuple[str, str], tuple[str, list[str], list[str]]],
+    cases: Cases,
 ) -> None:
     """Each (name, type) of `cases` on a line of its own, through `resolver resolve -o`."""
     keys = list(cases)
@@ -172,7 +186,7 @@ async def resolve_through_cli(
         for row in read_rows(out)
         if (keys[int(row["line"]) - 1][1]) == row["type"]
     }
-    assert got == cases
+    assert got == expected_for(engine, cases)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".db"])
@@ -221,7 +235,7 @@ def knot() -> Iterator[KnotServer]:
 @pytest.mark.knot
 async def test_knot_the_chain_is_kept(knot: KnotServer, engine: str) -> None:
     async with Resolver([knot.nameserver], engine=engine, timeout=2) as r:
-        for (name, rtype), expected in KNOT_EXPECTED.items():
+        for (name, rtype), expected in expected_for(engine, KNOT_EXPECTED).items():
             result = await asyncio.wait_for(r.lookup(name, rtype), 30)
             assert fields(result.status, result.answers, result.cnames) == expected, result
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from resolver import Resolver
 from resolver.cli import main
-from resolver.cluster import partition_size
+from resolver.cli.cluster import partition_size
 from resolver.dask import (
     Part,
     Settings,
@@ -39,9 +39,9 @@ from resolver.dask import (
     split_inputs,
     write_parts,
 )
+from resolver.model import record
 from resolver.sources import MAX_LINE, lines_of
 from resolver.testing import LoopbackDNSServer, serve_in_thread
-from resolver.writers import record
 from tests.oracle import bulk_zones, host_list
 
 TYPES = ["A", "AAAA", "TXT"]

@@ -205,6 +205,8 @@ def test_stdin_into_each_format(
     CSV file (one header) or an SQLite database; --qps is a budget for the whole cluster."""
     path, lines = hosts
     target = [] if output == "stdout" else ["-o", str(tmp_path / output)]
+    if output == "out.csv":
+        target.append("--csv-bom")
     with path.open("rb") as stdin:
         proc = subprocess.run(
             [sys.executable, "-m", "resolver", "resolve", "-n", server.nameserver,
@@ -223,7 +225,9 @@ def test_stdin_into_each_format(
                 for r in table]  # fmt: skip
     else:  # CSV: one header, and each row's status (its list cells are the writers' business)
         text = (tmp_path / output).read_text()
-        assert text.count("query,name,type") == 1
+        assert text.startswith("\ufeffquery,name,type")
+        assert text.count("query,name,type") == 1  # one header, one byte order mark
+        assert text.count("\ufeff") == 1
         with (tmp_path / output).open(newline="") as f:
             got = [(int(r["line"]), r["type"], r["status"]) for r in csv.DictReader(f)]
         expected = expected_of(lines, zones)
@@ -234,7 +238,21 @@ def test_stdin_into_each_format(
     if output != "out.csv":
         check_rows(rows, lines, zones)
     left = ["hosts.txt"] if output == "stdout" else ["hosts.txt", output]
+    if output == "out.db":
+        left += [n for n in os.listdir(tmp_path) if n.startswith("out.db-")]  # WAL, SHM
     assert sorted(os.listdir(tmp_path)) == sorted(left)  # parts merged and removed
+
+
+def test_no_nameserver_answering_is_exit_9(client: Client, tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("a.test\nb.test\n")
+    out = tmp_path / "out.jsonl"
+    with cli(str(hosts), "-n", "127.0.0.1:9", "--timeout", "0.2", "--tries", "1",
+             "--dask", client.scheduler.address, "-o", str(out)) as proc:  # fmt: skip
+        err = finish(proc)
+    assert proc.returncode == 9, err
+    assert "no nameserver answered (127.0.0.1:9)" in err
+    assert len(jsonl_rows([out])) == 2  # the rows are there all the same
 
 
 class FailingOnce:

@@ -22,7 +22,7 @@ from tests.oracle import BULK_ORIGIN, Oracle, bulk_zones, host_list
 
 COUNT = 3000
 TYPES = ["A", "AAAA", "MX", "TXT", "SRV"]
-ENGINES = ["wire", "cares"]
+ENGINES = ["wire", "cares", "aiodns"]
 
 
 @pytest.fixture(scope="module")

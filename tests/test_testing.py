@@ -28,8 +28,8 @@ from resolver.testing import (
     Fault,
     LoopbackDNSServer,
     Message,
+    MessageError,
     ReceivedQuery,
-    WireError,
     decode_message,
     encode_query,
     serve_in_thread,
@@ -346,7 +346,7 @@ async def test_wrong_id(dns_server: LoopbackDNSServer) -> None:
 async def test_garbage(dns_server: LoopbackDNSServer) -> None:
     dns_server.set_fault("www.example.test", Fault.GARBAGE, transport="udp")
     (reply,) = await udp(dns_server, encode_query("www.example.test"), linger=0.2)
-    with pytest.raises(WireError):
+    with pytest.raises(MessageError):
         decode_message(reply)
     (tcp_reply,) = await tcp(dns_server, encode_query("www.example.test"))  # udp only
     assert len(decode_message(tcp_reply).answers) == 2
@@ -426,7 +426,7 @@ def test_only_loopback_and_valid_zones() -> None:
         {"x.test": {"A": [b"\xc0\x00\x02\x01"]}},
         {"x" * 64 + ".test": {"A": ["192.0.2.1"]}},
     ):
-        with pytest.raises(WireError):
+        with pytest.raises(MessageError):
             LoopbackDNSServer(bad)
 
 

@@ -7,6 +7,7 @@ callback per name; `Resolver.lookup()` wraps the same path in one Future.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -36,6 +37,8 @@ TIMEOUT = "no answer within the timeout"
 CLOSED = "cancelled: the resolver was closed"
 CONNECTION_REFUSED = "connection refused by the nameserver"  # ICMP port unreachable
 
+log = logging.getLogger(__name__)
+
 #: Called exactly once per submitted query, on the event loop thread.
 Done = Callable[[Result], None]
 
@@ -58,31 +61,39 @@ BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
 
 @dataclass(slots=True)
 class ServerStats:
-    """What one nameserver did in a run."""
+    """What one nameserver did in a run. Each attempt sent ends as answered or failed, or
+    neither (its datagram never left, or its query ended first on another attempt), so
+    `answered + failed <= sent`."""
 
     nameserver: str
     sent: int = 0  #: attempts sent to it
-    answered: int = 0  #: replies used (any rcode)
-    failed: int = 0  #: attempts that timed out, got SERVFAIL/REFUSED or were refused (ICMP)
+    #: attempts it replied to, with any rcode (a reply that came after its attempt had
+    #: timed out, while the query still waited, too)
+    answered: int = 0
+    #: of those replies, SERVFAIL or REFUSED (failures for its health, see ServerHealth)
+    rejected: int = 0
+    failed: int = 0  #: attempts it never replied to: timed out, or refused by ICMP
     benched: int = 0  #: times it was set aside after failing repeatedly
-    latency: float = 0.0  #: seconds summed over the replies used
+    latency: float = 0.0  #: seconds summed over the replies
     #: attempts whose datagram never left (EPERM, ENOBUFS, EAGAIN: a local firewall, a full
     #: conntrack table or send buffer); asked again, not held against the server
     send_errors: int = 0
 
     def __str__(self) -> str:
         mean = f"{self.latency / self.answered * 1000:.2f} ms" if self.answered else "-"
+        rejected = f" ({self.rejected:,} SERVFAIL/REFUSED)" if self.rejected else ""
         errors = f", {self.send_errors:,} send errors" if self.send_errors else ""
         return (
-            f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered, "
-            f"{self.failed:,} failed{errors}, benched {self.benched}x, mean latency {mean}"
+            f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered{rejected}, "
+            f"{self.failed:,} failed (no reply){errors}, benched {self.benched}x, "
+            f"mean latency {mean}"
         )
 
 
 class ServerHealth:
-    """One nameserver's counters and health: BENCH_AFTER failures in a row bench it (it is
-    skipped, see `healthy`) for BENCH_FOR seconds. An engine resets `streak` to 0 when the
-    server answers (SERVFAIL and REFUSED are failures, not answers, here)."""
+    """One nameserver's counters and health: BENCH_AFTER failures in a row (timeouts,
+    SERVFAIL, REFUSED, ICMP errors) bench it (it is skipped, see `healthy`) for BENCH_FOR
+    seconds. An engine resets `streak` to 0 when the server answers, and counts `stats`."""
 
     __slots__ = ("benched_until", "stats", "streak")
 
@@ -92,8 +103,7 @@ class ServerHealth:
         self.benched_until = 0.0  # loop time; 0.0: not benched
 
     def failed(self, now: float) -> None:
-        """Count a failed attempt (at loop time `now`); bench the server after too many."""
-        self.stats.failed += 1
+        """A failed attempt (at loop time `now`): bench the server after too many."""
         if self.benched_until > now:
             return  # already set aside: its queries sent before count, not again
         self.streak += 1
@@ -101,6 +111,12 @@ class ServerHealth:
             self.streak = 0
             self.benched_until = now + BENCH_FOR
             self.stats.benched += 1
+            log.warning(
+                "nameserver %s set aside for %g s after %d failures in a row",
+                self.stats.nameserver,
+                BENCH_FOR,
+                BENCH_AFTER,
+            )
 
 
 _Health = TypeVar("_Health", bound=ServerHealth)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple
 import pycares
 from pycares.utils import parse_name
 
+from resolver.codec import render_text
 from resolver.engines import (
     CLOSED,
     CONNECTION_REFUSED,
@@ -34,11 +36,12 @@ from resolver.engines import (
     healthy,
 )
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Source, Status
-from resolver.wire import render_text
+from resolver.protocol import MAX_CNAME_CHAIN
 
-__all__ = ["CaresEngine"]
+__all__ = ["CaresEngine", "outcome_of", "parse_answer"]
 
 _E = pycares.errno
+log = logging.getLogger(__name__)
 #: An attempt c-ares times out with more than this (and a tenth of its timeout) left was
 #: ended early by c-ares' adaptive timeout, not by the configured one.
 _EARLY = 0.05
@@ -51,7 +54,7 @@ class _Outcome(NamedTuple):
     error: str | None
     retry: bool = False  #: asked again (the next server) while tries remain
     failure: bool = False  #: counts against the server (it may be benched)
-    replied: bool = False  #: the server's reply: the result names it
+    replied: bool = False  #: the server's reply (counted as answered)
 
 
 #: c-ares error code -> its outcome. Timeouts, SERVFAIL, REFUSED and refused connections
@@ -82,9 +85,16 @@ _SEND_FAILED = _Outcome(Status.ERROR, "send failed (c-ares: connection refused)"
 #: Errors c-ares gives every query in flight on a socket, whichever query caused them.
 _SPOILS_SOCKET = frozenset({_E.ARES_EBADRESP, _E.ARES_ECONNREFUSED})
 
+
+def outcome_of(errno: int) -> _Outcome:
+    """What c-ares error code `errno` means for the attempt that got it."""
+    found = _ERRORS.get(errno)
+    if found is None:
+        return _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
+    return found
+
+
 _NO_TIMER_NEEDED = 0.0
-#: CNAME steps followed within one answer; a longer chain or a loop is an ERROR.
-MAX_CHAIN = 64
 #: Queries per c-ares channel before a fresh one replaces it (bounds the query cache).
 RECYCLE_AFTER = 10_000
 
@@ -137,11 +147,11 @@ def _follow(query: Query, records: Sequence[Any]) -> tuple[str, list[str], str |
     seen = {owner}
     while owner in cname_of:
         owner = cname_of[owner]
-        if owner in seen or len(chain) == MAX_CHAIN:
+        if owner in seen or len(chain) == MAX_CNAME_CHAIN:
             return (
                 owner,
                 chain,
-                "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CHAIN} steps",
+                "CNAME loop" if owner in seen else f"CNAME chain over {MAX_CNAME_CHAIN} steps",
             )
         seen.add(owner)
         chain.append(owner)
@@ -454,6 +464,11 @@ class CaresEngine:
         channel = server.channel
         if channel is None or channel.sent >= self._recycle_after:
             if channel is not None:
+                log.debug(
+                    "c-ares channel to %s replaced after %d queries (bounds its cache)",
+                    server.stats.nameserver,
+                    channel.sent,
+                )
                 self._retire(channel)
             channel = server.channel = self._new_channel(server)
         return channel
@@ -565,12 +580,11 @@ class CaresEngine:
             status, fields = parse_answer(query, result.answer)
             done(_result(query, started, status, fields | {"server": stats.nameserver}))
             return
-        outcome = _ERRORS.get(
-            errno, _Outcome(Status.ERROR, f"c-ares error: {pycares.errno.strerror(errno)!s}")
-        )
+        outcome = outcome_of(errno)
         if outcome.replied:
             stats.answered += 1
             stats.latency += time.perf_counter() - sent_at
+            stats.rejected += outcome.failure  # SERVFAIL, REFUSED
         if errno in _SPOILS_SOCKET and not channel.alone and not self._closed:
             # Maybe another query's garbage or failed send, either of which fails every
             # query in flight on the socket: this attempt neither counts nor is charged
@@ -586,6 +600,8 @@ class CaresEngine:
             stats.send_errors += 1
             outcome = _SEND_FAILED
         elif outcome.failure:
+            if not outcome.replied:
+                stats.failed += 1  # no reply: timed out, refused by ICMP
             server.failed(self._loop.time())
         elif outcome.replied:
             server.streak = 0
@@ -595,7 +611,8 @@ class CaresEngine:
             self._loop.call_soon(self._send, query, done, started, first, attempts, alone)
             return
         status = outcome.status
-        fields = {"error": outcome.error, "server": stats.nameserver if outcome.replied else None}
+        asked = stats.nameserver if outcome.status is not Status.INVALID else None
+        fields = {"error": outcome.error, "server": asked}  # replied, or asked last
         if result is not None and errno in _CHAINED:
             _, chain, cut = _follow(query, result.answer)
             fields["cnames"] = tuple(chain)

@@ -49,6 +49,7 @@ from collections import deque
 from collections.abc import Sequence
 from ipaddress import ip_address
 
+from resolver.codec import BadReply, Mismatch, build_query, decode_reply, encode_name
 from resolver.engines import (
     BENCH_FOR,
     CLOSED,
@@ -62,7 +63,7 @@ from resolver.engines import (
 )
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, Result, Source, Status
-from resolver.wire import Mismatch, WireError, build_query, decode_reply, encode_name
+from resolver.protocol import Rcode
 
 __all__ = ["MIN_RTO", "ServerStats", "WireEngine"]
 
@@ -95,11 +96,23 @@ _BURST = 128  # attempts sent per loop turn
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
 #: recv()/send() errors that are the server's ICMP refusal, not a local failure.
 _REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
-_NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = 0, 2, 3, 5
+_NOERROR, _SERVFAIL, _NXDOMAIN, _REFUSED = (
+    int(r) for r in (Rcode.NOERROR, Rcode.SERVFAIL, Rcode.NXDOMAIN, Rcode.REFUSED)
+)
 _INF = float("inf")
 _clock = time.perf_counter
 _random = random.random
 _new = tuple.__new__
+#: The field order of the positional `_new(Result, ...)` in `_on_reply`: a change of
+#: `Result`'s fields fails here, at import, instead of shuffling every row silently.
+_RESULT_FIELDS = (
+    "query", "name", "type", "status", "answers", "ttl", "cnames", "source", "error", "line",
+    "elapsed", "server",
+)  # fmt: skip
+if Result._fields != _RESULT_FIELDS:
+    raise ImportError(
+        f"Result's fields are {Result._fields}, the wire engine builds {_RESULT_FIELDS}"
+    )
 _ANSWERED, _NODATA, _DNS = Status.NOERROR, Status.NODATA, Source.DNS
 
 
@@ -340,7 +353,7 @@ class WireEngine:
             return
         try:
             qname = encode_name(query.name)
-        except WireError:
+        except BadReply:
             self._loop.call_soon(self._fallback.submit, query, done)
             return
         self._next_server = (self._next_server + 1) % len(self._servers)
@@ -527,13 +540,15 @@ class WireEngine:
             rcode, truncated, answers, ttl, cnames = decode_reply(packet, entry.qname, entry.qtype)
         except Mismatch:
             return False  # not an answer to this query: keep waiting for the real one
-        except WireError:
+        except BadReply:
             truncated = True  # malformed: left to c-ares, as a truncated reply is
             rcode = _NOERROR
         now = _clock()
         stats = server.stats
         stats.answered += 1
         stats.latency += now - sent_at
+        if not latest:
+            stats.failed -= 1  # counted when it timed out: it was answered after all
         if truncated:
             self._end(entry)
             self._fallback.submit(entry.query, entry.done)
@@ -543,6 +558,7 @@ class WireEngine:
         elif rcode == _NXDOMAIN:
             status, error = Status.NXDOMAIN, None
         elif rcode in (_SERVFAIL, _REFUSED):
+            stats.rejected += 1
             server.failed(self._loop.time())
             error = SERVFAIL if rcode == _SERVFAIL else REFUSED
             if not latest:  # an earlier attempt's: the latest one, still in flight, decides
@@ -635,6 +651,7 @@ class WireEngine:
         else:
             entry.error = TIMEOUT
             server.lost(entry.serial)
+        server.stats.failed += 1
         server.failed(now)
         self._failed(entry)
 
@@ -657,13 +674,18 @@ class WireEngine:
 
     def _failed(self, entry: _Pending) -> None:
         """`entry`'s latest attempt failed (it is no longer in flight): another while tries
-        remain, else the result for `entry.error`."""
+        remain, else the result for `entry.error`, naming the server asked last."""
         if entry.attempt < self._tries and not self._closed:
             self._retry(entry)
             return
         status = Status.TIMEOUT if entry.error == TIMEOUT else Status.ERROR
         self._end(entry)
-        entry.done(self._result(entry.query, entry.started, status, error=entry.error))
+        fields = {"error": entry.error, "server": self._asked(entry)}
+        entry.done(self._result(entry.query, entry.started, status, **fields))
+
+    def _asked(self, entry: _Pending) -> str | None:
+        """The nameserver of `entry`'s latest attempt (None before the first)."""
+        return self._servers[entry.last].stats.nameserver if entry.last >= 0 else None
 
     def _retry(self, entry: _Pending) -> None:
         """Queue `entry`'s next attempt ahead of the queries not yet asked."""
@@ -746,4 +768,5 @@ class WireEngine:
         for entry in ended.values():
             entry.sock = None
             entry.earlier = None
-            entry.done(self._result(entry.query, entry.started, Status.ERROR, error=CLOSED))
+            fields = {"error": CLOSED, "server": self._asked(entry)}
+            entry.done(self._result(entry.query, entry.started, Status.ERROR, **fields))

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from resolver import Resolver, Status
-from resolver.pipeline import RateLimit, Window
 from resolver.pytest_plugin import ServerFactory
+from resolver.stream import RateLimit, Window
 from resolver.testing import Zone
 
 

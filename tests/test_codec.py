@@ -1,4 +1,4 @@
-"""Tests for resolver.wire, the codec of the wire engine.
+"""Tests for resolver.codec, the DNS message codec of the wire engine.
 
 Hand-built packets for each rule; the same replies decoded by c-ares (the c-ares engine) and
 by `decode_reply` must give the same results, for a zone served by `LoopbackDNSServer` and
@@ -19,21 +19,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolver import wire
-from resolver.engines import cares
-from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Status
-from resolver.pytest_plugin import ServerFactory
-from resolver.testing import LoopbackDNSServer, Transport, Zone, decode_message
-from resolver.wire import (
+from resolver import codec
+from resolver.codec import (
+    BadReply,
     Decoded,
     Mismatch,
-    WireError,
     build_query,
     decode_reply,
     encode_name,
     render_text,
     reply_id,
 )
+from resolver.engines import cares
+from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Status
+from resolver.pytest_plugin import ServerFactory
+from resolver.testing import LoopbackDNSServer, Transport, Zone, decode_message
 
 A, NS, CNAME, PTR, TXT, AAAA, OPT = 1, 2, 5, 12, 16, 28, 41
 SOA_T, MX_T, SRV_T, CAA_T, HINFO, RRSIG, DNAME = 6, 15, 33, 257, 13, 46, 39
@@ -113,7 +113,7 @@ REFUSED += ["é.test", "a b.test", "a\\.b.test", "a*.test", "a/b", "a\0b"]
 
 @pytest.mark.parametrize("text", REFUSED)
 def test_encode_name_refuses(text: str) -> None:
-    with pytest.raises(WireError):
+    with pytest.raises(BadReply):
         encode_name(text)
 
 
@@ -131,7 +131,7 @@ LONG_PARENT = ".".join(["y" * 63] * 3)  # 191 characters
 def test_encode_name_refuses_beside_a_known_parent(known: str, bad: str) -> None:
     """The wire form of a parent is kept for its children; a bad first label still fails."""
     assert encode_name(known)
-    with pytest.raises(WireError):
+    with pytest.raises(BadReply):
         encode_name(bad)
 
 
@@ -281,7 +281,7 @@ def test_cname_query_is_not_followed() -> None:
 
 def test_cname_loop_is_left_to_cares() -> None:  # which reports it as an ERROR
     packet = reply(rr(HERE, CNAME, name("b.test")), rr(name("b.test"), CNAME, name("A.test")))
-    with pytest.raises(WireError, match="CNAME loop"):
+    with pytest.raises(BadReply, match="CNAME loop"):
         decode(packet)
 
 
@@ -340,7 +340,7 @@ def test_rcodes_leave_a_cname_loop_to_cares(rcode: int) -> None:
     packet = reply(
         rr(HERE, CNAME, name("b.test")), rr(name("b.test"), CNAME, HERE), flags=0x8580 | rcode
     )
-    with pytest.raises(WireError, match="CNAME loop"):
+    with pytest.raises(BadReply, match="CNAME loop"):
         decode(packet)
 
 
@@ -450,9 +450,9 @@ L63 = b"\x3f" + b"x" * 63
     ],
 )
 def test_malformed(packet: bytes, qtype: int) -> None:
-    with pytest.raises(WireError) as caught:
+    with pytest.raises(BadReply) as caught:
         decode(packet, qtype)
-    assert type(caught.value) is WireError
+    assert type(caught.value) is BadReply
 
 
 def test_pointer_chains_take_linear_time() -> None:
@@ -603,7 +603,7 @@ def wire_outcome(
     loop), c-ares must have found it an ERROR, and that is then the result of both."""
     try:
         return outcome(decode_reply(packet, qname, qtype))
-    except WireError:
+    except BadReply:
         assert cares.status is Status.ERROR, cares
         assert cares.error is not None
         assert "CNAME" in cares.error
@@ -781,11 +781,11 @@ async def test_same_as_c_ares_for_crafted_replies() -> None:
                 assert wire_outcome(packet, qname, qtype, result) == fields(result), query
             else:  # what c-ares calls malformed is never decoded
                 assert (result.status, result.error) == (Status.ERROR, "malformed response")
-                with pytest.raises(WireError):
+                with pytest.raises(BadReply):
                     decode_reply(packet, qname, qtype)
 
 
-# properties: any input gives a result or WireError (every loop is bounded by the input)
+# properties: any input gives a result or BadReply (every loop is bounded by the input)
 
 
 BASES: list[tuple[bytes, int]] = [
@@ -808,7 +808,7 @@ BASES: list[tuple[bytes, int]] = [
 def decodes_or_fails(packet: bytes, qtype: int) -> None:
     try:
         result = decode(packet, qtype)
-    except WireError:
+    except BadReply:
         return
     assert isinstance(result, Decoded)
     assert all(isinstance(c, str) for c in result.cnames)
@@ -940,7 +940,7 @@ FAST_SHAPES: list[tuple[bytes, int]] = [
 def decoded_or_error(packet: bytes, qtype: int) -> object:
     try:
         return decode(packet, qtype)
-    except WireError as exc:
+    except BadReply as exc:
         return type(exc)
 
 
@@ -950,6 +950,6 @@ def test_common_shapes_read_quickly_as_the_general_loop_reads_them(
     case: tuple[bytes, int],
 ) -> None:
     fast = decoded_or_error(*case)
-    with mock.patch.object(wire, "_empty_opt", return_value=False):  # the general loop only
+    with mock.patch.object(codec, "_empty_opt", return_value=False):  # the general loop only
         general = decoded_or_error(*case)
     assert fast == general

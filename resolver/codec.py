@@ -2,7 +2,7 @@
 
 `decode_reply` gives exactly what the c-ares engine (`resolver.engines.cares`) gives for the
 same reply, or raises: `Mismatch` for a packet that is not an answer to the query (the
-engine ignores it and keeps waiting), `WireError` for a reply it cannot use as an answer
+engine ignores it and keeps waiting), `BadReply` for a reply it cannot use as an answer
 (the engine hands the query to c-ares). Every record of every section is checked at least
 as strictly as c-ares 1.34 checks it, so a reply c-ares calls malformed is never decoded
 here; the few things c-ares lets pass and this codec does not (an A record of 5 octets, a
@@ -25,11 +25,21 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
 
 from resolver.model import CAA, MX, SOA, SRV, Answer
+from resolver.protocol import (
+    EDNS_PAYLOAD,
+    FLAG_QR,
+    FLAG_TC,
+    MASK_OPCODE,
+    MASK_RCODE,
+    MAX_CNAME_CHAIN,
+    Rcode,
+    Type,
+)
 
 __all__ = [
+    "BadReply",
     "Decoded",
     "Mismatch",
-    "WireError",
     "build_query",
     "decode_reply",
     "encode_name",
@@ -37,13 +47,27 @@ __all__ = [
     "reply_id",
 ]
 
+# Plain ints for the hot paths (an IntEnum compares slower).
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _CAA = (
-    1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 257,
+    int(t) for t in (Type.A, Type.NS, Type.CNAME, Type.SOA, Type.PTR, Type.MX, Type.TXT,
+                     Type.AAAA, Type.SRV, Type.OPT, Type.CAA)
 )  # fmt: skip
-#: Types c-ares 1.34 parses strictly that this codec does not: HINFO, SIG, NAPTR, TLSA,
-#: SVCB, HTTPS, ANY, URI. A reply holding one is left to c-ares.
-_UNSUPPORTED = frozenset({13, 24, 35, 52, 64, 65, 255, 256})
-_MAX_CHAIN = 64  # CNAME steps followed, as in cares.parse_answer
+#: Types c-ares 1.34 parses strictly that this codec does not. A reply holding one is left
+#: to c-ares.
+_UNSUPPORTED = frozenset(
+    int(t)
+    for t in (
+        Type.HINFO,
+        Type.SIG,
+        Type.NAPTR,
+        Type.TLSA,
+        Type.SVCB,
+        Type.HTTPS,
+        Type.ANY,
+        Type.URI,
+    )
+)
+_MAX_CHAIN = MAX_CNAME_CHAIN
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _PTR_RR = struct.Struct("!HHHIH")  # a compression pointer, then the fixed fields
@@ -52,8 +76,8 @@ _U16 = struct.Struct("!H")
 _new = tuple.__new__  # NamedTuple(...) without its Python-level __new__, for per-reply tuples
 _SOA_TAIL = struct.Struct("!IIIII")
 _SRV_HEAD = struct.Struct("!HHH")
-_QR, _QR_OPCODE, _TC, _RCODE = 0x8000, 0xF800, 0x0200, 0x000F
-_NOERROR, _SERVFAIL, _NXDOMAIN = 0, 2, 3
+_QR, _QR_OPCODE, _TC, _RCODE = FLAG_QR, FLAG_QR | MASK_OPCODE, FLAG_TC, MASK_RCODE
+_NOERROR, _SERVFAIL, _NXDOMAIN = int(Rcode.NOERROR), int(Rcode.SERVFAIL), int(Rcode.NXDOMAIN)
 #: The rcodes whose reply's CNAME chain is kept (see `Decoded`).
 _CHAINED = frozenset({_NOERROR, _SERVFAIL, _NXDOMAIN})
 
@@ -67,11 +91,11 @@ _ESCAPED = tuple(
 )
 
 
-class WireError(ValueError):
+class BadReply(ValueError):
     """The reply cannot be used as an answer (malformed, truncated, unsupported)."""
 
 
-class Mismatch(WireError):
+class Mismatch(BadReply):
     """The packet is not an answer to this query (spoofed or stale): ignore it."""
 
 
@@ -134,16 +158,16 @@ _LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 def _encode_name(name: str) -> bytes:
     if not name.isascii():
-        raise WireError(f"not an ASCII name: {name!r}")
+        raise BadReply(f"not an ASCII name: {name!r}")
     raw = name.encode("ascii")
     if len(raw) > 253 or not _WIRE_NAME.fullmatch(raw):
         if len(raw) > 253 and _WIRE_NAME.fullmatch(raw):
-            raise WireError(f"name over 255 octets: {name!r}")
+            raise BadReply(f"name over 255 octets: {name!r}")
         if any(len(label) > 63 for label in raw.split(b".")):
-            raise WireError(f"label over 63 octets in {name!r}")
+            raise BadReply(f"label over 63 octets in {name!r}")
         if raw.translate(None, _NAME_BYTES):
-            raise WireError(f"not only letters, digits, '-' and '_' in {name!r}")
-        raise WireError(f"empty label in {name!r}")
+            raise BadReply(f"not only letters, digits, '-' and '_' in {name!r}")
+        raise BadReply(f"empty label in {name!r}")
     return b"".join([_LENGTH[len(label)] + label for label in raw.split(b".")]) + b"\0"
 
 
@@ -155,7 +179,9 @@ _NAME_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_
 _SUFFIXES: dict[tuple[int, int | None], bytes] = {}
 
 
-def build_query(qid: int, qname: bytes, qtype: int, *, edns_payload: int | None = 1232) -> bytes:
+def build_query(
+    qid: int, qname: bytes, qtype: int, *, edns_payload: int | None = EDNS_PAYLOAD
+) -> bytes:
     """A query (RD set, one question of class IN, an OPT record unless `edns_payload` is None)."""
     suffix = _SUFFIXES.get((qtype, edns_payload))
     if suffix is None:
@@ -198,13 +224,13 @@ def _name(packet: bytes, off: int, seen: dict[int, bytes]) -> tuple[bytes, int]:
             if c < 0x40:
                 off += c + 1
                 if off > limit:
-                    raise WireError("name longer than 255 octets")
+                    raise BadReply("name longer than 255 octets")
                 continue
             if c < 0xC0:
-                raise WireError("unknown label type")
+                raise BadReply("unknown label type")
             ptr = (c & 0x3F) << 8 | packet[off + 1]
             if ptr >= low:
-                raise WireError("compression pointer does not point back")
+                raise BadReply("compression pointer does not point back")
             chunks.append(packet[seg:off])
             if end < 0:
                 end = off + 2
@@ -212,13 +238,13 @@ def _name(packet: bytes, off: int, seen: dict[int, bytes]) -> tuple[bytes, int]:
             known = seen.get(ptr)
             if known is not None:
                 if ptr + len(known) - 1 > limit:
-                    raise WireError("name longer than 255 octets")
+                    raise BadReply("name longer than 255 octets")
                 chunks.append(known)
                 break
             jumps.append((ptr, len(chunks)))
             off = low = seg = ptr
     except IndexError:
-        raise WireError("name runs past the end of the message") from None
+        raise BadReply("name runs past the end of the message") from None
     # The name from each jump's target on, built from the end (linear in the chunks).
     i = len(chunks) - 1
     wire = chunks[i]
@@ -269,20 +295,20 @@ _PLAIN_DOT = _PLAIN + b"."
 
 def _rd_a(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answer:
     if end - start != 4:
-        raise WireError("A rdata is not 4 octets")
+        raise BadReply("A rdata is not 4 octets")
     return IPv4Address(packet[start:end])
 
 
 def _rd_aaaa(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answer:
     if end - start != 16:
-        raise WireError("AAAA rdata is not 16 octets")
+        raise BadReply("AAAA rdata is not 16 octets")
     return IPv6Address(packet[start:end])
 
 
 def _rd_name(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> bytes:
     wire, after = _name(packet, start, seen)
     if after != end:
-        raise WireError("name does not fill the rdata")
+        raise BadReply("name does not fill the rdata")
     return wire
 
 
@@ -292,14 +318,14 @@ def _rd_host(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Ans
 
 def _rd_mx(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answer:
     if end - start < 3:
-        raise WireError("MX rdata too short")
+        raise BadReply("MX rdata too short")
     exchange = _rd_name(packet, start + 2, end, seen)
     return MX(_U16.unpack_from(packet, start)[0], _text(exchange))
 
 
 def _rd_srv(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answer:
     if end - start < 7:
-        raise WireError("SRV rdata too short")
+        raise BadReply("SRV rdata too short")
     target = _rd_name(packet, start + 6, end, seen)
     priority, weight, port = _SRV_HEAD.unpack_from(packet, start)
     return SRV(priority, weight, port, _text(target))
@@ -309,19 +335,19 @@ def _rd_soa(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answ
     mname, off = _name(packet, start, seen)
     rname, off = _name(packet, off, seen)
     if end - off != 20:
-        raise WireError("SOA rdata does not end with 5 numbers")
+        raise BadReply("SOA rdata does not end with 5 numbers")
     serial, refresh, retry, expire, minimum = _SOA_TAIL.unpack_from(packet, off)
     return SOA(_text(mname), _text(rname), serial, refresh, retry, expire, minimum)
 
 
 def _strings(packet: bytes, start: int, end: int) -> list[bytes]:
     if start == end:
-        raise WireError("TXT rdata without a character-string")
+        raise BadReply("TXT rdata without a character-string")
     parts: list[bytes] = []
     while start < end:
         nxt = start + 1 + packet[start]
         if nxt > end:
-            raise WireError("character-string runs past the rdata")
+            raise BadReply("character-string runs past the rdata")
         parts.append(packet[start + 1 : nxt])
         start = nxt
     return parts
@@ -333,11 +359,11 @@ def _rd_txt(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answ
 
 def _rd_caa(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> Answer:
     if end - start < 2:
-        raise WireError("CAA rdata too short")
+        raise BadReply("CAA rdata too short")
     value_at = start + 2 + packet[start + 1]
     tag = packet[start + 2 : value_at]
     if not tag or value_at >= end or tag.translate(None, _PRINTABLE):
-        raise WireError("CAA tag empty or not printable, or value empty")
+        raise BadReply("CAA tag empty or not printable, or value empty")
     # pycares hands the value over as a C string (cut at the first NUL) and as `bytes`
     # when it is not ASCII, which the c-ares engine renders through str().
     value = packet[value_at:end].partition(b"\0")[0]
@@ -351,10 +377,10 @@ _PRINTABLE = bytes(range(0x20, 0x7F))
 def _rd_opt(packet: bytes, start: int, end: int) -> None:
     while start < end:
         if end - start < 4:
-            raise WireError("truncated EDNS option")
+            raise BadReply("truncated EDNS option")
         start += 4 + _U16.unpack_from(packet, start + 2)[0]
         if start > end:
-            raise WireError("EDNS option runs past the rdata")
+            raise BadReply("EDNS option runs past the rdata")
 
 
 def _rd_check_name(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> None:
@@ -363,20 +389,20 @@ def _rd_check_name(packet: bytes, start: int, end: int, seen: dict[int, bytes]) 
 
 def _rd_check_mx(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> None:
     if end - start < 3:
-        raise WireError("MX rdata too short")
+        raise BadReply("MX rdata too short")
     _rd_name(packet, start + 2, end, seen)
 
 
 def _rd_check_srv(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> None:
     if end - start < 7:
-        raise WireError("SRV rdata too short")
+        raise BadReply("SRV rdata too short")
     _rd_name(packet, start + 6, end, seen)
 
 
 def _rd_check_soa(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> None:
     off = _name(packet, _name(packet, start, seen)[1], seen)[1]
     if end - off != 20:
-        raise WireError("SOA rdata does not end with 5 numbers")
+        raise BadReply("SOA rdata does not end with 5 numbers")
 
 
 def _rd_check_txt(packet: bytes, start: int, end: int, seen: dict[int, bytes]) -> None:
@@ -585,14 +611,14 @@ def _empty_opt(packet: bytes, at: int) -> bool:
 def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
     """Decode a reply to the query for `qname` (wire form, from `encode_name`) and `qtype`.
 
-    Raises `Mismatch` when the packet is not an answer to that query, `WireError` when it
+    Raises `Mismatch` when the packet is not an answer to that query, `BadReply` when it
     is malformed or holds a record type left to c-ares.
     """
     n = len(packet)
     if n < 12:
-        raise WireError("message shorter than a header")
+        raise BadReply("message shorter than a header")
     if n > 65535:
-        raise WireError("message longer than 65535 octets")
+        raise BadReply("message longer than 65535 octets")
     _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(packet)
     if flags & _QR_OPCODE != _QR or qdcount != 1:
         raise Mismatch("not a reply to a standard query with one question")
@@ -608,10 +634,10 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
             if asked.lower() != lower:
                 raise Mismatch("question name differs")
     if off + 4 > n:
-        raise WireError("truncated question")
+        raise BadReply("truncated question")
     tail = _QUESTION_TAIL.get(qtype)
     if tail is None:
-        raise WireError(f"unsupported query type {qtype}")
+        raise BadReply(f"unsupported query type {qtype}")
     if not packet.startswith(tail, off):
         raise Mismatch("question type or class differs")
     off += 4
@@ -663,23 +689,23 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         else:
             owner, off = _name(packet, off, seen)
             if off + 10 > n:
-                raise WireError("truncated record")
+                raise BadReply("truncated record")
             rtype, rclass, ttl, rdlength = _RR.unpack_from(packet, off)
             off += 10
         end = off + rdlength
         if end > n:
-            raise WireError("rdata runs past the end of the message")
+            raise BadReply("rdata runs past the end of the message")
         if rtype == qtype and i < answering:
             if rclass not in _CLASSES:
-                raise WireError(f"record of class {rclass}")
+                raise BadReply(f"record of class {rclass}")
             found.append((owner, ttl, decode(packet, off, end, seen)))
         elif rtype in _CHECK:
             if rclass not in _CLASSES:
-                raise WireError(f"record of class {rclass}")
+                raise BadReply(f"record of class {rclass}")
             if rtype == _CNAME and i < chaining:
                 target, after = _name(packet, off, seen)
                 if after != end:
-                    raise WireError("name does not fill the rdata")
+                    raise BadReply("name does not fill the rdata")
                 cname_of[owner.lower()] = target.lower()
             else:
                 _CHECK[rtype](packet, off, end, seen)
@@ -687,7 +713,7 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
             _rd_opt(packet, off, end)
             rcode |= (ttl >> 20) & 0xFF0  # the extended RCODE, from any OPT (as c-ares)
         elif rtype in _UNSUPPORTED:
-            raise WireError(f"record of type {rtype} left to c-ares")
+            raise BadReply(f"record of type {rtype} left to c-ares")
         off = end
     if rcode and not cname_of:
         return _empty(rcode, False)
@@ -699,7 +725,7 @@ def decode_reply(packet: bytes, qname: bytes, qtype: int) -> Decoded:
         while owner in cname_of:
             owner = cname_of[owner]
             if owner == lower or owner in chain or len(chain) == _MAX_CHAIN:
-                raise WireError("CNAME loop or chain too long: left to c-ares")
+                raise BadReply("CNAME loop or chain too long: left to c-ares")
             chain.append(owner)
     if rcode:
         return (

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from resolver.pipeline import Summary
+from resolver.cli.run import Summary
 from resolver.writers import RowWriter
 
 __all__ = ["SUMMARY_TAG", "run_workers", "worker_summary"]
@@ -23,7 +23,11 @@ _FLUSH_EVERY = 0.5
 
 def worker_summary(summary: Summary) -> str:
     """The line a worker prints on stderr for its parent to merge."""
-    fields = {"counts": dict(summary.counts), "interrupted": summary.interrupted}
+    fields = {
+        "counts": dict(summary.counts),
+        "interrupted": summary.interrupted,
+        "replies": summary.replies,
+    }
     return SUMMARY_TAG.decode() + json.dumps(fields)
 
 
@@ -73,6 +77,7 @@ async def run_workers(
                 fields = json.loads(line[len(SUMMARY_TAG) :])
                 summary.counts.update(fields["counts"])
                 summary.interrupted |= fields["interrupted"]
+                summary.replies += fields["replies"]
             else:
                 sys.stderr.buffer.write(line)
                 sys.stderr.flush()

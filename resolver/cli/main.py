@@ -12,14 +12,16 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from collections.abc import Set as AbstractSet
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.bench import BenchReport, measure
-from resolver.cluster import add_options as add_dask_options
-from resolver.cluster import resolve_on_dask
+from resolver.cli.bench import BenchReport, Looped, measure
+from resolver.cli.cluster import add_options as add_dask_options
+from resolver.cli.cluster import resolve_on_dask
+from resolver.cli.progress import Progress, same_terminal
+from resolver.cli.run import Summary, run
+from resolver.cli.workers import run_workers, worker_summary
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -29,24 +31,24 @@ from resolver.core import (
     Resolver,
     parse_nameserver,
 )
-from resolver.model import RecordType, ResolverError
-from resolver.pipeline import ResultStream, run
-from resolver.progress import Progress
-from resolver.resume import done_keys
+from resolver.model import OutputError, RecordType, ResolverError
+from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
-from resolver.workers import run_workers, worker_summary
+from resolver.stream import ResultStream
 from resolver.writers import FORMATS, format_for, open_writer
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Names were asked and no nameserver ever replied (as dig's "no reply from server").
+EXIT_NO_ANSWER = 9
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-DEMO_HOSTS = Path(__file__).parent / "data" / "hosts.txt"
+DEMO_HOSTS = Path(__file__).parent.parent / "data" / "hosts.txt"
 
 
 def _types(text: str) -> list[RecordType]:
     try:
-        return [RecordType.parse(t) for t in text.split(",") if t.strip()]
+        return RecordType.parse_many(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -123,7 +125,8 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
         choices=[e.value for e in EngineName],
         default=EngineName.WIRE.value,
         help="wire: DNS over UDP on the event loop, handing anything unusual to c-ares; "
-        "cares: c-ares for everything (default: wire)",
+        "cares: c-ares for everything; aiodns: aiodns' query_dns for everything, c-ares "
+        "choosing servers and tries (default: wire)",
     )
     p.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
 
@@ -140,6 +143,11 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         help="output format (default: from OUT's extension .jsonl/.csv, else jsonl)",
+    )
+    p.add_argument(
+        "--csv-bom",
+        action="store_true",
+        help="start CSV output with a UTF-8 byte order mark, so Excel reads it as UTF-8",
     )
     p.add_argument(
         "-q",
@@ -181,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="resolver",
         description="Resolve many DNS names at once: one CSV or JSONL record per input line.",
         epilog="Exit codes: 0 done (whatever the DNS answers), 1 the run failed, "
-        "2 bad usage or unreadable input, 130/143 interrupted by SIGINT/SIGTERM.",
+        "2 bad usage or unreadable input, 9 no nameserver ever replied, "
+        "130/143 interrupted by SIGINT/SIGTERM.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -213,15 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="N processes, each with its own event loop and sockets and every N-th line "
-        "of the input, merged into one output (default: 1). Stdin is read into a "
-        "temporary file first",
+        "of the input, merged into one output (default: 1; at most the CPUs here). Stdin "
+        "is read into a temporary file first",
     )
     resolve.add_argument("--worker", type=_share, help=argparse.SUPPRESS)  # K/N: a worker
     resolve.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run: keep the rows already in -o OUT (a torn last "
-        "row is cut off), resolve only the (line, type) pairs missing, and append them",
+        "row is cut off), resolve only the (line, type) pairs missing, and append them; "
+        "an input whose lines are not those rows' queries is refused",
     )
     add_dask_options(resolve)
     resolve.add_argument(
@@ -249,12 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure a DNS server: names/s, latency percentiles, status mix",
         description="Send every line of FILEs (or stdin) to your nameserver(s) as fast as "
-        "the window allows (or at --qps) and report names/s over time, latency p50/p95/p99 "
-        "and the status mix. This is a load test: point it only at servers you run.",
+        "the window allows (or at --qps) and report answered names/s over time, latency "
+        "p50/p95/p99, the status mix and the queries lost. With --tries 1 there are no "
+        "retries (they hide loss): each lost query or reply is a TIMEOUT. This is a load "
+        "test: point it only at servers you run. Exit status 9: no nameserver replied.",
     )
     _add_inputs(bench, nameserver_help="the DNS server to measure, repeatable (required)")
     bench.add_argument(
-        "--duration", type=_positive(float), metavar="S", help="stop after S seconds"
+        "--duration",
+        type=_positive(float),
+        metavar="S",
+        help="run for S seconds, asking the list again from the top as often as needed",
     )
     bench.add_argument(
         "--interval",
@@ -327,23 +342,44 @@ async def _resolve(
     ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
     resume = getattr(args, "resume", False)
     if getattr(args, "dask", None):
-        return await resolve_on_dask(args, files)
+        code, summary = await resolve_on_dask(args, files)
+        return code or _no_answer(summary, args.nameservers)
     if getattr(args, "workers", 1) > 1 and share is None:
         if ordered:
             raise ResolverError("--ordered cannot keep input order across --workers")
         if resume:
             raise ResolverError("--resume works with one process: leave out --workers")
-        return await _resolve_in_workers(args, files)
-    done: AbstractSet[tuple[int, str]] = frozenset()
+        _cap_workers(args)
+        if args.workers > 1:
+            return await _resolve_in_workers(args, files)
+    done = DoneSet()
     if resume:
         if args.output in (None, "-"):
             raise ResolverError("--resume needs the output to continue: -o FILE")
         done = done_keys(args.output, format_for(args.output, args.format))
     inputs = open_inputs(files)
+    live = sys.stderr.isatty()
+    show = share is None and not args.quiet and (args.progress or live)
+    progress = Progress(sys.stderr, files, live=live) if show else None
     try:
-        writer = open_writer(args.output, args.format, header=share is None, append=resume)
+        if resume:  # the rows already there must be of this input
+            inputs = await check_input(done, args.output, inputs, files, args.format)
+        rows = None  # where rows for stdout go: the terminal of the progress line, maybe
+        terminal = live and same_terminal(sys.stdout, sys.stderr)
+        if progress is not None and terminal and args.output in (None, "-"):
+            rows = progress.beneath(sys.stdout.buffer)
+        writer = open_writer(
+            args.output,
+            args.format,
+            header=share is None,
+            append=resume,
+            stdout=rows,
+            bom=args.csv_bom,
+        )
     except BaseException:
         close_inputs(inputs)
+        if progress is not None:
+            progress.close()
         raise
     async with resolver:
         types = _types_of(args, default_types)
@@ -355,8 +391,6 @@ async def _resolve(
             unique=unique,
             skip=done,
         )
-        show = share is None and not args.quiet and (args.progress or sys.stderr.isatty())
-        progress = Progress(sys.stderr, files) if show else None
         try:
             with _stopping_on_signals(stream) as caught:
                 summary = await run(stream, writer, on_flush=progress.update if progress else None)
@@ -364,13 +398,30 @@ async def _resolve(
             if progress is not None:
                 progress.close()
             writer.close()
+    summary.replies = sum(server.answered for server in resolver.server_stats())
     if share is not None:
         print(worker_summary(summary), file=sys.stderr)
-    else:
-        kept = f" ({len(done):,} rows were already there)" if resume else ""
-        print(f"resolver: {summary}{kept}", file=sys.stderr)
-        _print_servers(resolver)
-    return _exit_code(caught)
+        return _exit_code(caught)  # the parent judges the replies of all workers
+    kept = f" ({len(done):,} rows were already there)" if resume else ""
+    print(f"resolver: {summary}{kept}", file=sys.stderr)
+    _print_servers(resolver)
+    asked = [server.nameserver for server in resolver.server_stats()]
+    return _exit_code(caught) or _no_answer(summary, asked or resolver.nameservers)
+
+
+def _no_answer(summary: Summary, nameservers: Sequence[str] | None) -> int:
+    """EXIT_NO_ANSWER, said on stderr, when names were asked and no nameserver replied."""
+    if not summary.unanswered:
+        return EXIT_OK
+    asked = "the system's nameservers"
+    if nameservers:
+        asked = ", ".join(nameservers[:3]) + (", ..." if len(nameservers) > 3 else "")
+    print(
+        f"resolver: error: no nameserver answered ({asked}): every name ended TIMEOUT or "
+        "ERROR without a single reply; is a server listening there?",
+        file=sys.stderr,
+    )
+    return EXIT_NO_ANSWER
 
 
 def _check_output_is_no_input(
@@ -438,7 +489,7 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
             spooled = os.path.join(tmp, "stdin")
             await asyncio.to_thread(_spool_stdin, spooled)
             files = [spooled if f == "-" else f for f in files]
-        writer = open_writer(args.output, args.format)
+        writer = open_writer(args.output, args.format, bom=args.csv_bom)
         try:
             commands = [_worker_command(args, files, k) for k in range(args.workers)]
             summary, codes = await run_workers(commands, writer)
@@ -447,7 +498,7 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
     print(f"resolver: {summary} ({args.workers} workers)", file=sys.stderr)
     if failed := [code for code in codes if code not in (EXIT_OK, *EXIT_SIGNAL.values())]:
         return failed[0]
-    return max(codes)  # 130/143 when interrupted
+    return max(codes) or _no_answer(summary, args.nameservers)  # 130/143 when interrupted
 
 
 def _spool_stdin(path: str) -> None:
@@ -497,39 +548,67 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
             latest = report.timeline[-1] / report.interval
             print(
                 f"bench: {report.elapsed:6.1f} s  {report.total:>10,} done  "
-                f"{latest:>9,.0f} names/s",
+                f"{report.answered:>10,} answered  {latest:>9,.0f} answered/s",
                 file=sys.stderr,
             )
 
+    # With --duration the list is asked again and again until the time is up.
+    lines = Looped(inputs) if args.duration else lines_of(inputs)
     async with resolver:
-        stream = resolver.resolve_many(lines_of(inputs), types=_types_of(args, [RecordType.A]))
+        stream = resolver.resolve_many(lines, types=_types_of(args, [RecordType.A]))
         with _stopping_on_signals(stream) as caught:
             report = await measure(
                 stream, interval=args.interval, duration=args.duration, on_tick=tick
             )
+    report.servers = resolver.server_stats()
+    report.replies = sum(server.answered for server in report.servers)
     print(report.render())
-    for server in resolver.server_stats():
+    for server in report.servers:
         print(f"server       {server}")
-    return _exit_code(caught)
+    lost = sum(server.failed for server in report.servers)
+    if lost and args.tries > 1:
+        print(
+            f"resolver bench: {lost:,} queries lost and asked again: retries hide loss from "
+            "the names answered; --tries 1 makes each lost query a TIMEOUT",
+            file=sys.stderr,
+        )
+    return _exit_code(caught) or _no_answer(report, [s.nameserver for s in report.servers])
+
+
+#: Bad lines of a --resolvers file that are each named in a warning; the rest are counted.
+_NAMED_BAD_LINES = 5
+
+
+#: The command line's name for each option an `OutputError` may name.
+_FLAGS = {"append": "--resume", "format": "--format", "path": "a file (-o results.db)"}
 
 
 def _read_resolvers(path: str) -> list[str]:
-    """The nameservers listed in `path`, each checked (file:line in the error)."""
+    """The nameservers listed in `path`. A line that is not one is skipped with a warning
+    (file:line: why), as massdns does: public resolver lists hold the odd stray line. A
+    file without a single usable nameserver is an error."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ResolverError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    found = []
+    found, bad = [], 0
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
-        if text:
-            try:
-                found.append(parse_nameserver(text))
-            except ResolverError as exc:
-                raise ResolverError(f"{path}:{number}: {exc}") from None
+        if not text:
+            continue
+        try:
+            found.append(parse_nameserver(text))
+        except ResolverError as exc:
+            bad += 1
+            if bad <= _NAMED_BAD_LINES:
+                print(f"resolver: warning: {path}:{number}: {exc} (skipped)", file=sys.stderr)
+    if bad > _NAMED_BAD_LINES:
+        more = bad - _NAMED_BAD_LINES
+        print(f"resolver: warning: {path}: {more:,} more bad lines skipped", file=sys.stderr)
     if not found:
-        raise ResolverError(f"{path} lists no nameserver")
+        skipped = f" ({bad:,} bad line{'' if bad == 1 else 's'} skipped)" if bad else ""
+        raise ResolverError(f"{path} lists no usable nameserver{skipped}")
     return found
 
 
@@ -545,6 +624,20 @@ def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
         _check_bench_targets(args)
         return lambda: _bench(args, files)
     return lambda: _resolve(args, args.nameservers, files)
+
+
+def _cap_workers(args: argparse.Namespace) -> None:
+    """More workers than CPUs only compete for them (each is a busy event loop): cap
+    --workers at the CPUs this process may run on, saying so."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    if args.workers > cpus:
+        print(
+            f"resolver: warning: --workers {args.workers} is more than the {cpus} CPU"
+            f"{'' if cpus == 1 else 's'} here: running {cpus} (more only compete for them)",
+            file=sys.stderr,
+        )
+        args.workers = cpus
 
 
 def _loop_factory(no_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -575,6 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OutputError as exc:  # the library names its options; say the flags instead
+        text = exc.said_as(_FLAGS[exc.option]) if exc.option else str(exc)
+        print(f"resolver: error: {text}", file=sys.stderr)
+        return EXIT_USAGE
     except ResolverError as exc:  # bad settings or unreadable input: before any work
         print(f"resolver: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

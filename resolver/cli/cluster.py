@@ -31,9 +31,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from resolver.model import RecordType, ResolverError, Status
-from resolver.pipeline import Summary
-from resolver.writers import SQLITE_COLUMNS, SqliteWriter, format_for, open_writer
+from resolver.cli.progress import PLAIN_EVERY
+from resolver.cli.run import Summary
+from resolver.model import (
+    SQLITE_COLUMNS,
+    ConfigError,
+    InputError,
+    RecordType,
+    ResolverError,
+    Status,
+)
+from resolver.writers import SqliteWriter, format_for, open_writer
 
 __all__ = ["add_options", "dask_setup", "parse_size", "partition_size", "resolve_on_dask"]
 
@@ -87,6 +95,7 @@ class _Layout:
     merged: str | None  # the file they are merged into ("-": stdout), or None: kept as parts
     format: str
     temporary: bool = False  # parts is a temporary directory of ours
+    bom: bool = False  # a merged CSV starts with a byte order mark
     #: parts did not exist before this run
     fresh: bool = field(init=False)
 
@@ -105,6 +114,14 @@ class _Layout:
 
 
 def _layout(args: argparse.Namespace) -> _Layout:
+    layout = _where(args)
+    layout.bom = getattr(args, "csv_bom", False)
+    if layout.bom and layout.format != "csv":
+        raise ConfigError(f"a byte order mark is for CSV output, not {layout.format}")
+    return layout
+
+
+def _where(args: argparse.Namespace) -> _Layout:
     out = args.output
     if out is None or out == "-":
         kind = format_for(None, args.format)
@@ -128,15 +145,15 @@ def _check_inputs(files: Sequence[str]) -> None:
                 head = f.read(8)
                 regular = os.path.isfile(path)
         except OSError as exc:
-            raise ResolverError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if not regular:
-            raise ResolverError(
+            raise InputError(
                 f"{path} is not a regular file: --dask splits its inputs into byte ranges; "
                 "save it to a file first"
             )
         for magic, kind in _COMPRESSED.items():
             if head.startswith(magic):
-                raise ResolverError(
+                raise InputError(
                     f"{path} is compressed ({kind}): --dask splits its inputs into byte "
                     "ranges, which a compressed file cannot be; decompress it first"
                 )
@@ -217,7 +234,7 @@ def _merge(layout: _Layout, parts: Sequence[str]) -> None:
         return
     target = layout.merged
     temp = None if target == "-" else f"{target}.{os.getpid()}.tmp"
-    writer = open_writer(temp, "csv" if layout.format == "csv" else "jsonl")
+    writer = open_writer(temp, "csv" if layout.format == "csv" else "jsonl", bom=layout.bom)
     try:
         for path in parts:
             with open(path, "rb") as f:
@@ -260,8 +277,8 @@ def _merge_sqlite(target: str, parts: Sequence[str]) -> None:
         db.close()
 
 
-async def resolve_on_dask(args: argparse.Namespace, files: Sequence[str]) -> int:
-    """Run `resolver resolve --dask`; the exit code."""
+async def resolve_on_dask(args: argparse.Namespace, files: Sequence[str]) -> tuple[int, Summary]:
+    """Run `resolver resolve --dask`; the exit code and the summary of the rows written."""
     if args.workers > 1:
         raise ResolverError("--dask spreads the work over its workers: leave out --workers")
     try:
@@ -351,7 +368,9 @@ class _Stop:
                 self._task.cancel()
 
 
-async def _run(args: argparse.Namespace, files: Sequence[str], layout: _Layout) -> int:
+async def _run(
+    args: argparse.Namespace, files: Sequence[str], layout: _Layout
+) -> tuple[int, Summary]:
     inputs, spooled, plan, resumed = _prepare(args, files, layout)
     with _Stop() as stop:
         try:
@@ -371,11 +390,11 @@ async def _run(args: argparse.Namespace, files: Sequence[str], layout: _Layout) 
             if task is not None:
                 task.uncancel()
             print("resolver: interrupted before any partition was resolved", file=sys.stderr)
-            return stop.future.result()
+            return stop.future.result(), Summary(interrupted=True)
     if code == 0:
         _finish(layout, entries, spooled)
     print(f"resolver: {run.summary}{run.tail(kept, len(entries))}", file=sys.stderr)
-    return code
+    return code, run.summary
 
 
 async def _plan(
@@ -616,6 +635,7 @@ class _Run:
             elapsed=round(part.elapsed, 3),
         )
         self.summary.counts.update(part.counts)
+        self.summary.replies += part.replies
         self.resolved += 1
         now = time.perf_counter()
         if now - self._written >= _MANIFEST_EVERY:
@@ -626,28 +646,37 @@ class _Run:
 def _progress_line(futures: Sequence[Any], run: _Run, out: TextIO, started: float) -> Any:
     """The progress line of a `--dask` run, drawn from Dask's own progress reports (the
     scheduler's count of the tasks left, pushed to us), with the rows and statuses of the
-    parts done so far."""
+    parts done so far: redrawn in place on a terminal, else a plain line every few seconds
+    (as the one-process progress does)."""
     from distributed.diagnostics.progressbar import ProgressBar
+
+    live = out.isatty()
+    printed = [-PLAIN_EVERY]
 
     class Line(ProgressBar):  # type: ignore[misc]
         def _draw_bar(self, remaining: int, all: int, **kwargs: Any) -> None:
             summary = run.summary
             elapsed = time.perf_counter() - started
+            if not live and elapsed - printed[0] < PLAIN_EVERY:
+                return
+            printed[0] = elapsed
             rate = summary.total / elapsed if elapsed > 0 else 0.0
             statuses = " ".join(
                 f"{s.value} {summary.counts[s.value]:,}" for s in Status if summary.counts[s.value]
             )
             tasks = f" ({1 - remaining / all:.0%} of tasks)" if all else ""
-            out.write(
-                f"\r\x1b[K{run.resolved:,} of {run.partitions:,} partitions{tasks}  "
+            text = (
+                f"{run.resolved:,} of {run.partitions:,} partitions{tasks}  "
                 f"{summary.total:,} rows  {rate:,.0f}/s  {statuses}"
             )
+            out.write(f"\r\x1b[K{text}" if live else f"resolver: progress: {text}\n")
             out.flush()
 
         async def stop(self) -> None:
             """Clear the line and hang up; the scheduler notices at its next report."""
-            out.write("\r\x1b[K")
-            out.flush()
+            if live:
+                out.write("\r\x1b[K")
+                out.flush()
             comm = getattr(self, "comm", None)
             if comm is not None and not comm.closed():
                 await comm.close()

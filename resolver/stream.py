@@ -19,18 +19,14 @@ import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Container, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import Protocol
 
-from resolver.engines import Done
+from resolver.engines import Done, ServerStats
 from resolver.model import InvalidInput, Query, RecordType, Result, Status
-from resolver.sources import Source, query_batches
-from resolver.writers import Writer
+from resolver.sources import Input, query_batches
 
-if TYPE_CHECKING:
-    from resolver.core import Resolver
-
-__all__ = ["RateLimit", "ResultStream", "Summary", "Window", "run"]
+__all__ = ["Counters", "RateLimit", "ResultStream", "Route", "Window"]
 
 
 class RateLimit:
@@ -106,6 +102,43 @@ class Window:
                 return
 
 
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Where a stream is (`ResultStream.counters()`, or `on_progress` of `resolve_many`)."""
+
+    done: int  #: results yielded so far
+    in_flight: int  #: queries sent and not answered yet
+    statuses: dict[Status, int]  #: results yielded, per status
+    #: per nameserver, a copy of the resolver's counters (`Resolver.server_stats()`)
+    servers: tuple[ServerStats, ...]
+    elapsed: float  #: seconds since the stream started
+
+    @property
+    def rate(self) -> float:
+        """Results per second since the stream started."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+Progress = Callable[[Counters], None]
+
+
+class Route(Protocol):
+    """What a stream needs of the resolver that answers it (`resolver.Resolver` is one)."""
+
+    concurrency: int
+    #: Places for queries in flight, shared by every stream and lookup of the resolver.
+    window: Window
+    rate_limit: RateLimit | None
+
+    def route(self) -> Callable[[Query, Done], None]:
+        """The function each query of a batch is submitted through."""
+        ...
+
+    def server_stats(self) -> list[ServerStats]:
+        """Per-nameserver counters so far."""
+        ...
+
+
 class ResultStream(AsyncIterator[Result]):
     """An async iterator of results for every line of a source (see `Resolver.resolve_many`).
 
@@ -119,14 +152,16 @@ class ResultStream(AsyncIterator[Result]):
 
     def __init__(
         self,
-        resolver: Resolver,
-        source: Source,
+        resolver: Route,
+        source: Input,
         types: Sequence[RecordType],
         share: tuple[int, int] = (0, 1),
         *,
         ordered: bool = False,
         unique: bool = False,
         skip: Container[tuple[int, str]] = (),
+        on_progress: Progress | None = None,
+        progress_every: float = 1.0,
         first_line: int = 1,
     ) -> None:
         self._resolver = resolver
@@ -154,6 +189,12 @@ class ResultStream(AsyncIterator[Result]):
         #: Results yielded so far.
         self.yielded = 0
         self._next_in_order = 0  # ordered: the sequence number of the next to deliver
+        self._statuses: Counter[Status] = Counter()  # results yielded, per status
+        self._answered = 0  # queries whose result is in
+        self._unasked = 0  # items that needed no query (invalid lines, repeats)
+        self._started: float | None = None  # loop time of the first wait
+        self._on_progress = on_progress
+        self._progress_every = progress_every
 
     def __aiter__(self) -> ResultStream:
         return self
@@ -197,6 +238,7 @@ class ResultStream(AsyncIterator[Result]):
     def _release(self) -> None:
         self._release_soon = False
         landed, self._landed = self._landed, 0
+        self._answered += landed
         self._resolver.window.give(landed)
 
     def _deliver_in_order(self, seq: int, result: Result) -> None:
@@ -221,7 +263,7 @@ class ResultStream(AsyncIterator[Result]):
         """Submit `items`, each holding a place in both windows: a result that needs no
         query (an invalid line, a repeat under `unique`) gives the resolver's back at once."""
         # The route `Resolver.submit` takes, looked up once per batch rather than per query.
-        submit, seen = self._resolver._open(), self._seen
+        submit, seen = self._resolver.route(), self._seen
         plain = not self._ordered and seen is None
         unasked = 0
         for item in items:
@@ -252,6 +294,7 @@ class ResultStream(AsyncIterator[Result]):
                 deliver = functools.partial(self._deliver_shared, key, deliver)
             submit(item, functools.partial(self._landed_then, deliver))
         if unasked:
+            self._unasked += unasked
             self._resolver.window.give(unasked)
 
     async def _wait(self, idle: float | None = None) -> bool:
@@ -260,6 +303,10 @@ class ResultStream(AsyncIterator[Result]):
         if self._closed:
             return False
         loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.time()
+            if self._on_progress is not None:
+                loop.call_later(self._progress_every, _tick, weakref.ref(self))
         if self._feeder is None and not self._stopped:
             self._feeder = loop.create_task(_feed(weakref.ref(self)))
             wake = self._wake  # not self: the task must not keep the stream alive
@@ -269,6 +316,7 @@ class ResultStream(AsyncIterator[Result]):
             if (feeder is None or feeder.done()) and self.yielded == self.submitted:
                 if feeder is not None and not feeder.cancelled():
                     feeder.result()  # a failure of the source itself surfaces here
+                self._finish()
                 return False
             self._wake.clear()
             if idle is None:
@@ -288,7 +336,9 @@ class ResultStream(AsyncIterator[Result]):
             raise StopAsyncIteration
         self._window.give(1)
         self.yielded += 1
-        return self._ready.popleft()
+        result = self._ready.popleft()
+        self._statuses[result.status] += 1
+        return result
 
     async def batches(self, idle: float | None = None) -> AsyncIterator[list[Result]]:
         """The results in lists of all those ready at once (cheaper than one at a time
@@ -301,7 +351,28 @@ class ResultStream(AsyncIterator[Result]):
             ready.clear()
             self._window.give(len(batch))
             self.yielded += len(batch)
+            statuses = self._statuses
+            for result in batch:
+                statuses[result.status] += 1
             yield batch
+
+    def counters(self) -> Counters:
+        """How far the stream is: results done, queries in flight, per status and server."""
+        started = self._started
+        elapsed = 0.0 if started is None else asyncio.get_running_loop().time() - started
+        return Counters(
+            done=self.yielded,
+            in_flight=self.submitted - self._unasked - self._answered - self._landed,
+            statuses=dict(self._statuses),
+            servers=tuple(replace(s) for s in self._resolver.server_stats()),
+            elapsed=elapsed,
+        )
+
+    def _finish(self) -> None:
+        """The last `on_progress` call, once the stream has ended."""
+        on_progress, self._on_progress = self._on_progress, None
+        if on_progress is not None:
+            on_progress(self.counters())
 
     @property
     def stopped(self) -> bool:
@@ -325,6 +396,15 @@ class ResultStream(AsyncIterator[Result]):
             self._feeder.cancel()
             await asyncio.wait({self._feeder})
         self._ready.clear()
+
+
+def _tick(ref: weakref.ref[ResultStream]) -> None:
+    """Call the stream's `on_progress` and again after `progress_every`, until it ends."""
+    stream = ref()
+    if stream is None or stream._on_progress is None or stream._closed:
+        return
+    stream._on_progress(stream.counters())
+    asyncio.get_running_loop().call_later(stream._progress_every, _tick, ref)
 
 
 async def _feed(ref: weakref.ref[ResultStream]) -> None:
@@ -374,69 +454,3 @@ async def _feed(ref: weakref.ref[ResultStream]) -> None:
 def _answer_for(result: Result, query: Query) -> Result:
     """`result` (of the same name and type) as the answer to another input line."""
     return result._replace(query=query.text, line=query.line)
-
-
-@dataclass
-class Summary:
-    """What a run did: rows per status, time taken, rate."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    elapsed: float = 0.0
-    interrupted: bool = False
-    #: The highest input line number written so far (how far into the input the run is).
-    last_line: int = 0
-
-    @property
-    def total(self) -> int:
-        """Rows written."""
-        return sum(self.counts.values())
-
-    @property
-    def rate(self) -> float:
-        """Rows per second."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
-
-    def __str__(self) -> str:
-        statuses = ", ".join(
-            f"{s.value} {self.counts[s.value]}" for s in Status if self.counts[s.value]
-        )
-        head = "interrupted: " if self.interrupted else ""
-        return (
-            f"{head}{self.total} results in {self.elapsed:.2f}s "
-            f"({self.rate:,.0f}/s): {statuses or 'nothing to do'}"
-        )
-
-
-async def run(
-    stream: ResultStream,
-    writer: Writer,
-    *,
-    flush_every: float = 0.5,
-    on_flush: Callable[[Summary], None] | None = None,
-) -> Summary:
-    """Write every result of `stream` to `writer`, flushing whole rows at least every
-    `flush_every` seconds, also while no result comes (a slow input: each row is out
-    within about `flush_every` of its result), then calling `on_flush(summary so far)`,
-    e.g. a progress display; the summary counts what was written."""
-    loop = asyncio.get_running_loop()
-    summary = Summary()
-    counts = summary.counts
-    started = last_flush = loop.time()
-    async with stream:
-        async for batch in stream.batches(idle=flush_every):
-            if batch:
-                writer.write_many(batch)
-                counts.update([result.status._value_ for result in batch])
-                lines = [result.line for result in batch]
-                summary.last_line = max(summary.last_line, max(lines))
-            now = loop.time()
-            if now - last_flush >= flush_every:
-                writer.flush()
-                last_flush = now
-                if on_flush is not None:
-                    summary.elapsed = now - started
-                    on_flush(summary)
-    writer.flush()
-    summary.elapsed = loop.time() - started
-    summary.interrupted = stream.stopped
-    return summary
