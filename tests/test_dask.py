@@ -7,6 +7,7 @@ The same code on a real cluster of worker processes, with workers killed: test_d
 from __future__ import annotations
 
 import asyncio
+import bisect
 import gzip
 import io
 import itertools
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 
 from resolver import Resolver
 from resolver.cli import main
-from resolver.cli.cluster import partition_size
+from resolver.cli.cluster import merge_parts, partition_size
 from resolver.dask import (
     Part,
     Settings,
@@ -202,6 +203,36 @@ def test_write_parts_of_a_filtered_bag(
     assert rows
     assert {row["status"] for row in rows} == {"NOERROR"}
     assert sum(p.counts.get("NOERROR", 0) for p in parts) == len(rows)
+
+
+@pytest.mark.parametrize("format", ["jsonl", "csv", "sqlite"])
+def test_parts_merge_into_one_output(
+    server: LoopbackDNSServer, hosts: Path, tmp_path: Path, format: str
+) -> None:
+    """`-o FILE` with --dask: the parts in order, CSV with one header (and one byte order
+    mark when asked), SQLite rows in the database's results; a merge done again (a resumed
+    run) adds no row twice."""
+    parts = resolve_to_parts(
+        read_lines([str(hosts)], blocksize=2048), str(tmp_path / "parts"), ["A"],
+        format=format, nameservers=[server.nameserver], fallback="never",
+    ).compute()  # fmt: skip
+    target = tmp_path / f"out.{'db' if format == 'sqlite' else format}"
+    paths = [p.path for p in parts]
+    merge_parts(paths, str(target), format, bom=format == "csv")
+    if format == "sqlite":
+        merge_parts(paths, str(target), format)  # again: nothing doubled
+    rows = read_part(str(target), format)
+    expected = one_process_rows(hosts, server.nameserver, ["A"])
+    assert keyed(rows).keys() == expected.keys()
+    if format == "csv":
+        text = target.read_bytes().decode("utf-8")
+        assert text.startswith("\ufeffquery,name,type")
+        assert text.count("query,name,type") == 1
+        assert text.count("\ufeff") == 1
+    if format == "jsonl":  # the parts in their order (the rows of each in completion order)
+        firsts = [p.first_line for p in parts]
+        order = [bisect.bisect_right(firsts, row["line"]) - 1 for row in rows]
+        assert order == sorted(order)
 
 
 class FailingOnce:

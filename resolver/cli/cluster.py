@@ -43,7 +43,14 @@ from resolver.model import (
 )
 from resolver.writers import SqliteWriter, format_for, open_writer
 
-__all__ = ["add_options", "dask_setup", "parse_size", "partition_size", "resolve_on_dask"]
+__all__ = [
+    "add_options",
+    "dask_setup",
+    "merge_parts",
+    "parse_size",
+    "partition_size",
+    "resolve_on_dask",
+]
 
 MANIFEST = "manifest.json"
 #: Times a partition that raised is tried again (a worker's death is Dask's own count:
@@ -226,19 +233,19 @@ def _remove_temporaries(directory: str) -> None:
                     os.unlink(os.path.join(directory, name))
 
 
-def _merge(layout: _Layout, parts: Sequence[str]) -> None:
-    """The parts, in order, into the one output (replaced whole, or SQLite in place)."""
-    assert layout.merged is not None
-    if layout.format == "sqlite":
-        _merge_sqlite(layout.merged, parts)
+def merge_parts(parts: Sequence[str], target: str, format: str, *, bom: bool = False) -> None:
+    """The part files `parts` (of `format`), in order, into `target` ("-": stdout): a
+    JSONL or CSV file replaced whole (CSV: one header, with a byte order mark if `bom`),
+    or the rows added to an SQLite database's results."""
+    if format == "sqlite":
+        _merge_sqlite(target, parts)
         return
-    target = layout.merged
     temp = None if target == "-" else f"{target}.{os.getpid()}.tmp"
-    writer = open_writer(temp, "csv" if layout.format == "csv" else "jsonl", bom=layout.bom)
+    writer = open_writer(temp, "csv" if format == "csv" else "jsonl", bom=bom)
     try:
         for path in parts:
             with open(path, "rb") as f:
-                if layout.format == "csv":
+                if format == "csv":
                     f.readline()  # each part's own header row
                 while data := f.read(1 << 20):
                     writer.write_rows(data)
@@ -438,7 +445,8 @@ def _finish(layout: _Layout, entries: Sequence[dict[str, Any]], spooled: str | N
     if spooled is not None:
         os.unlink(spooled)
     if layout.merged is not None:
-        _merge(layout, [os.path.join(layout.parts, entry["part"]) for entry in entries])
+        parts = [os.path.join(layout.parts, entry["part"]) for entry in entries]
+        merge_parts(parts, layout.merged, layout.format, bom=layout.bom)
         if not layout.temporary:
             shutil.rmtree(layout.parts)
 
