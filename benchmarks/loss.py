@@ -8,7 +8,7 @@ Knot DNS, with silent loss, with failing sends and behind Unbound, next to its p
 (`scripts/bench --loss` installs what this needs and then runs it; root is required.) The
 script re-executes itself inside a private network namespace (`unshare -n`: only a loopback
 interface, brought up here), so that the nftables rules it sets there touch nothing else and
-no packet can leave the machine. In it, one knotd (`resolver.knot.KnotServer`, one UDP
+no packet can leave the machine. In it, one knotd (`resolver.testing.knot.KnotServer`, one UDP
 worker, CPU 0, its sockets at the stock receive buffer: nothing raised) serves the workload
 of benchlib on 127.0.0.1 at a free port (and at 127.0.0.1:53 for adnshost). Each round runs
 every scenario and in each every client once, pinned to CPU 1:
@@ -65,8 +65,8 @@ from benchlib import (
     canon,
 )
 
-import resolver.knot
-from resolver.knot import KnotServer, free_port
+import resolver.testing.knot
+from resolver.testing.knot import KnotServer, free_port
 from resolver.testing import encode_query
 
 HERE = Path(__file__).resolve().parent
@@ -904,7 +904,7 @@ def benchmark(
     pinned = cores >= 2 and shutil.which("taskset") is not None
     log(f"building {args.names:,} names")
     workload = build_workload(args.names)
-    resolver.knot.START_TIMEOUT = tp.KNOT_START_TIMEOUT
+    resolver.testing.knot.START_TIMEOUT = tp.KNOT_START_TIMEOUT
     info = tp.machine()
     info["resolver"] += f", copied at the start (digest {digest}) and used by every client"
     log("starting knotd (stock socket buffers)")
@@ -1326,7 +1326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loopback_up()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    if resolver.knot.find_knotd() is None:
+    if resolver.testing.knot.find_knotd() is None:
         log("knotd not found: run scripts/bench --loss (or scripts/install --with-server)")
         return 2
     started = time.perf_counter()
@@ -1334,7 +1334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             text, runs = benchmark(args, tmp, stack)
-    except resolver.knot.KnotError as exc:
+    except resolver.testing.knot.KnotError as exc:
         log(f"knotd did not start: {str(exc)[-2000:]}")
         return 1
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from resolver.knot import KnotServer
+from resolver.testing.knot import KnotServer
 from resolver.testing import to_zone_file
 
 ORIGIN = "mem.test"

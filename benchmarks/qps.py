@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from resolver.knot import KnotServer
+from resolver.testing.knot import KnotServer
 from resolver.testing import to_zone_file
 
 ORIGIN = "qps.test"

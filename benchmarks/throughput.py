@@ -52,13 +52,13 @@ from benchlib import (
     write_expectations,
 )
 
-import resolver.knot
-from resolver.knot import KnotServer
+import resolver.testing.knot
+from resolver.testing.knot import KnotServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SERVER = "127.0.0.1"
-#: knotd's startup check (resolver.knot.START_TIMEOUT) is sized for the tests' small
+#: knotd's startup check (resolver.testing.knot.START_TIMEOUT) is sized for the tests' small
 #: zones; loading a few hundred thousand records takes longer.
 KNOT_START_TIMEOUT = 120.0
 CONCURRENCY = 1000
@@ -1127,14 +1127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and net.core.rmem_default are all cleaned up (see the `finally` below).
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    if resolver.knot.find_knotd() is None:
+    if resolver.testing.knot.find_knotd() is None:
         parser.error("knotd not found: run scripts/bench (or scripts/install --with-server)")
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="resolver-bench-"))
     try:
         with contextlib.ExitStack() as stack:
             text, runs = benchmark(args, tmp, stack)
-    except resolver.knot.KnotError as exc:
+    except resolver.testing.knot.KnotError as exc:
         lines = str(exc).splitlines()
         if len(lines) > 30:
             lines = [*lines[:15], f"... ({len(lines) - 30} lines left out)", *lines[-15:]]
@@ -1180,7 +1180,7 @@ def benchmark(
     pinned = cores >= 2 and shutil.which("taskset") is not None
     log(f"building {args.names:,} names")
     workload = build_workload(args.names)
-    resolver.knot.START_TIMEOUT = KNOT_START_TIMEOUT
+    resolver.testing.knot.START_TIMEOUT = KNOT_START_TIMEOUT
     info = machine()
     info["resolver"] += f", copied at the start (digest {digest}) and used by every client"
     runs: list[Measurement] = []

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from resolver import RecordType, Resolver
 from resolver.aiohttp import AiohttpResolver, Connector
-from resolver.pytest_plugin import ServerFactory
+from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import Fault, LoopbackDNSServer, Zone
 
 ZONE: Zone = {

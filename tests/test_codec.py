@@ -32,7 +32,7 @@ from resolver.codec import (
 )
 from resolver.engines import cares
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Status
-from resolver.pytest_plugin import ServerFactory
+from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import LoopbackDNSServer, Transport, Zone, decode_message
 
 A, NS, CNAME, PTR, TXT, AAAA, OPT = 1, 2, 5, 12, 16, 28, 41

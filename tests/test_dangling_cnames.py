@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from resolver import Resolver, Status
-from resolver.knot import KnotServer
+from resolver.testing.knot import KnotServer
 from resolver.testing import LoopbackDNSServer, Transport, Zone
 from tests._env import require_knot
 

@@ -27,7 +27,7 @@ import pytest
 
 from resolver import Query, RecordType, Resolver, Result, Status
 from resolver.engines import wire as wire_engine
-from resolver.pytest_plugin import ServerFactory
+from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import (
     Fault,
     LoopbackDNSServer,

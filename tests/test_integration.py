@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from resolver import Query, RecordType, Resolver, Status
-from resolver.knot import KnotServer
+from resolver.testing.knot import KnotServer
 from resolver.names import parse_line
 from resolver.testing import LoopbackDNSServer, Zone, to_zone_file
 from tests._env import require_knot

@@ -11,7 +11,7 @@ import pytest
 
 from resolver import Resolver, Status
 from resolver.pipeline import RateLimit, Window
-from resolver.pytest_plugin import ServerFactory
+from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import Zone
 
 

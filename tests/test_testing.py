@@ -20,8 +20,8 @@ from typing import Any
 import pycares
 import pytest
 
-from resolver.knot import KnotServer
-from resolver.pytest_plugin import ServerFactory
+from resolver.testing.knot import KnotServer
+from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import (
     EXAMPLE_ORIGIN,
     EXAMPLE_ZONE,
