@@ -66,8 +66,8 @@ from benchlib import (
 )
 
 import resolver.testing.knot
-from resolver.testing.knot import KnotServer, free_port
 from resolver.testing import encode_query
+from resolver.testing.knot import KnotServer, free_port
 
 HERE = Path(__file__).resolve().parent
 SERVER = tp.SERVER

@@ -11,8 +11,8 @@ import pytest
 
 from resolver import Resolver, Status
 from resolver.pipeline import RateLimit, Window
-from resolver.testing.pytest_plugin import ServerFactory
 from resolver.testing import Zone
+from resolver.testing.pytest_plugin import ServerFactory
 
 
 class Clock:

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from resolver.testing import encode_query
+from resolver.testing.message import encode_query
 
 __all__ = [
     "KnotError",
