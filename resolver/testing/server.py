@@ -410,7 +410,7 @@ class LoopbackDNSServer:
     ) -> None:
         if type(self)._handle is LoopbackDNSServer._handle:
             plan = self._plan(data, transport, client)
-        else:  # a subclass that answers its own way (tests/test_wire.py has one)
+        else:  # a subclass that answers its own way (tests/test_codec.py has one)
             plan = _Plan(*self._handle(data, transport, client))
         reply = plan.reply
         if reply is None:
