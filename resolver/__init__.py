@@ -10,7 +10,8 @@ async with Resolver(nameservers=["127.0.0.1:5300"]) as r:
 
 import logging
 
-from resolver.core import Fallback, Resolver
+from resolver.core import EngineName, Fallback, Resolver
+from resolver.engines import ServerStats
 from resolver.model import (
     CAA,
     MX,
@@ -18,7 +19,9 @@ from resolver.model import (
     SRV,
     Answer,
     ConfigError,
+    InputError,
     InvalidInput,
+    OutputError,
     Query,
     RecordType,
     ResolverError,
@@ -26,7 +29,8 @@ from resolver.model import (
     Source,
     Status,
 )
-from resolver.pipeline import Counters, ResultStream
+from resolver.sources import Input
+from resolver.stream import Counters, Progress, ResultStream
 from resolver.sync import iter_resolve, resolve
 
 __version__ = "0.1.0"
@@ -42,14 +46,20 @@ __all__ = [
     "Answer",
     "ConfigError",
     "Counters",
+    "EngineName",
     "Fallback",
+    "Input",
+    "InputError",
     "InvalidInput",
+    "OutputError",
+    "Progress",
     "Query",
     "RecordType",
     "Resolver",
     "ResolverError",
     "Result",
     "ResultStream",
+    "ServerStats",
     "Source",
     "Status",
     "__version__",

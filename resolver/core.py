@@ -17,8 +17,8 @@ from resolver.engines.cares import CaresEngine
 from resolver.engines.system import SYSTEM_TYPES, SystemEngine
 from resolver.engines.wire import WireEngine
 from resolver.model import ConfigError, InvalidInput, Query, RecordType, Result, Status
-from resolver.pipeline import Progress, RateLimit, ResultStream, Window
 from resolver.sources import Input, parse_item
+from resolver.stream import Progress, RateLimit, ResultStream, Window
 
 if TYPE_CHECKING:
     import aiodns
@@ -207,11 +207,11 @@ class Resolver:
         self.rate_limit = RateLimit(rate) if rate else None
         self._engines: list[Engine] = []
         self._dns: WireEngine | CaresEngine | AiodnsEngine | None = None  # the one asking DNS
-        self._route: Callable[[Query, Done], None] | None = None  # set by _open()
+        self._route: Callable[[Query, Done], None] | None = None  # set by route()
         self._closed = False
 
     async def __aenter__(self) -> Resolver:
-        self._open()
+        self.route()
         return self
 
     async def __aexit__(
@@ -230,8 +230,10 @@ class Resolver:
         for engine in self._engines:
             await engine.aclose()
 
-    def _open(self) -> Callable[[Query, Done], None]:
-        """Start the engines (on the running loop) and decide once how queries are routed."""
+    def route(self) -> Callable[[Query, Done], None]:
+        """The function a query is submitted through (`submit` without the look-up): it
+        starts the engines on the running loop the first time, and decides once how queries
+        are routed. A bulk caller (`ResultStream`) takes it once per batch."""
         if self._route is not None:
             return self._route
         system = SystemEngine()
@@ -344,7 +346,7 @@ class Resolver:
     def submit(self, query: Query, done: Done) -> None:
         """Resolve `query` and call `done(result)` once, from the loop (the stream path:
         no Task or Future). The caller bounds concurrency (see `window`)."""
-        (self._route or self._open())(query, done)
+        (self._route or self.route())(query, done)
 
     async def lookup(
         self, name: str | bytes | Query, type: str | int | RecordType = RecordType.A

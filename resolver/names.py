@@ -47,6 +47,10 @@ MAX_LABEL = 63  #: octets in a label
 _MAX_INPUT = 1024  # characters: longer input is rejected before any IDNA work
 
 _new = tuple.__new__
+#: The field order of the positional `_new(Query, ...)` below: a change of `Query`'s fields
+#: fails here, at import, instead of shuffling every query silently.
+if Query._fields != ("name", "type", "text", "line", "address"):
+    raise ImportError(f"Query's fields are {Query._fields}: update the line parser")
 _COMMENT = re.compile(r"(?:^|\s)#")
 # Whitespace, C0/C1 controls, DEL, and ASCII other than letters, digits, "-", "_", ".".
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.\-\x80-\U0010FFFF]|[\x80-\x9f]|\s")

@@ -37,9 +37,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from typing import IO, BinaryIO
 
-from resolver.model import RecordType, ResolverError
+from resolver.model import FIELDS, SQLITE_COLUMNS, RecordType, ResolverError
 from resolver.sources import close_inputs, lines_of, query_batches
-from resolver.writers import BOM, FIELDS, SQLITE_COLUMNS, format_for
+from resolver.writers import BOM, format_for
 
 __all__ = ["DoneSet", "QueryMismatch", "check_input", "done_keys", "fingerprint"]
 
@@ -49,7 +49,7 @@ _TYPE_BITS = {t.name: 1 << i for i, t in enumerate(RecordType)}
 _MAX_LINE = 1 << 32
 
 
-class QueryMismatch(ValueError):
+class QueryMismatch(ResolverError, ValueError):
     """Two rows of one line hold different queries: they come from two inputs."""
 
     def __init__(self, line: int, query: str) -> None:

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from itertools import islice
 from typing import Any, BinaryIO
 
-from resolver.model import InvalidInput, Query, RecordType, ResolverError
+from resolver.model import InputError, InvalidInput, Query, RecordType
 from resolver.names import parse_line, parse_lines
 
 __all__ = [
@@ -57,7 +57,7 @@ def open_inputs(paths: Sequence[str]) -> list[BinaryIO]:
             try:
                 files.append(open(path, "rb"))  # noqa: SIM115 - closed by lines_of()
             except OSError as exc:
-                raise ResolverError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except BaseException:
         close_inputs(files)
         raise

@@ -21,14 +21,21 @@ from socket import AF_INET as _AF_INET
 from socket import inet_ntop as _ntop
 from typing import IO, Any, BinaryIO, Literal, Protocol, overload
 
-from resolver.model import Answer, ResolverError, Result
+from resolver.model import (
+    FIELDS,
+    SQLITE_COLUMNS,
+    ConfigError,
+    OutputError,
+    Result,
+    answer_text,
+    record,
+    sqlite_schema,
+)
 
 __all__ = [
     "BOM",
     "EXTENSIONS",
-    "FIELDS",
     "FORMATS",
-    "SQLITE_COLUMNS",
     "SQLITE_SCHEMA",
     "CsvWriter",
     "JsonlWriter",
@@ -36,24 +43,8 @@ __all__ = [
     "SqliteWriter",
     "Writer",
     "open_writer",
-    "record",
 ]
 
-#: The columns of every record, in order.
-FIELDS = (
-    "query",
-    "name",
-    "type",
-    "status",
-    "answers",
-    "ttl",
-    "cnames",
-    "source",
-    "server",
-    "error",
-    "line",
-    "elapsed_ms",
-)
 FORMATS = ("jsonl", "csv", "sqlite")
 #: File extensions (lowercase, without the dot) and the format they imply.
 EXTENSIONS = {
@@ -71,31 +62,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 #: A JSON string literal, as json writes it when ensure_ascii is off (C-accelerated).
 _STR: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def answer_text(answer: Answer) -> str:
-    """An answer in presentation form (IPv4 through inet_ntop: twice as fast as str())."""
-    if type(answer) is IPv4Address:
-        return _ntop(_AF_INET, answer.packed)
-    return str(answer)
-
-
-def record(result: Result) -> dict[str, Any]:
-    """The output record of `result`: plain JSON types, answers as text."""
-    return {
-        "query": result.query,
-        "name": result.name,
-        "type": result.type.name,
-        "status": result.status.value,
-        "answers": [answer_text(a) for a in result.answers],
-        "ttl": result.ttl,
-        "cnames": list(result.cnames),
-        "source": result.source.value,
-        "server": result.server,
-        "error": result.error,
-        "line": result.line,
-        "elapsed_ms": round(result.elapsed * 1000, 3),
-    }
 
 
 class Writer(Protocol):
@@ -161,7 +127,7 @@ class _BatchWriter:
         while view:  # an unbuffered write may take only part
             written = self._out.write(view)
             if not written:
-                raise OSError("the output took no bytes")
+                raise OutputError("the output took no bytes")
             view = view[written:]
         self._out.flush()
 
@@ -275,30 +241,10 @@ class CsvWriter(_BatchWriter):
 
 
 #: The table of an SQLite output; see `SqliteWriter`.
-SQLITE_SCHEMA = """\
-CREATE TABLE IF NOT EXISTS results (
-    query TEXT NOT NULL,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    answers TEXT NOT NULL,
-    ttl INTEGER,
-    cnames TEXT NOT NULL,
-    source TEXT NOT NULL,
-    server TEXT,
-    error TEXT,
-    line INTEGER NOT NULL,
-    elapsed_ms REAL NOT NULL,
-    addresses BLOB
-);
-CREATE INDEX IF NOT EXISTS results_name ON results (name);
-CREATE UNIQUE INDEX IF NOT EXISTS results_line_type ON results (line, type) WHERE line > 0;
-"""
-#: The columns of the `results` table, in order: the record's fields, then `addresses`.
-SQLITE_COLUMNS = (*FIELDS, "addresses")
-_INSERT = (
-    "INSERT INTO results (query, name, type, status, answers, ttl, cnames, source, server, "
-    "error, line, elapsed_ms, addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SQLITE_SCHEMA = sqlite_schema()
+_INSERT = (  # the column names are the package's own constants, never input
+    f"INSERT INTO results ({', '.join(SQLITE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(SQLITE_COLUMNS))})"
 )
 _SQLITE_BATCH = 1000
 
@@ -353,7 +299,7 @@ class SqliteWriter:
         try:
             self._db = sqlite3.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
-            raise ResolverError(f"cannot write {path}: {exc}") from exc
+            raise OutputError(f"cannot write {path}: {exc}") from exc
         try:
             _check_results_table(self._db, path, append=append)  # before changing anything
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -361,7 +307,7 @@ class SqliteWriter:
             self._db.executescript(f"BEGIN;\n{SQLITE_SCHEMA}COMMIT;")
         except sqlite3.Error as exc:
             self._db.close()
-            raise ResolverError(f"cannot write {path}: {exc}") from exc
+            raise OutputError(f"cannot write {path}: {exc}") from exc
         except BaseException:
             self._db.close()
             raise
@@ -412,7 +358,7 @@ class SqliteWriter:
                 db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise OSError(f"cannot write {self.path}: {exc}") from exc
+            raise OutputError(f"cannot write {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Insert what is pending and close the database."""
@@ -431,7 +377,7 @@ def _check_results_table(db: sqlite3.Connection, path: str, *, append: bool) -> 
     if not kinds:
         return
     if kinds != ["table"]:
-        raise ResolverError(
+        raise OutputError(
             f"cannot write {path}: its results is a {kinds[0]}, not resolver output; "
             "choose another file"
         )
@@ -449,16 +395,17 @@ def _check_results_table(db: sqlite3.Connection, path: str, *, append: bool) -> 
             if missing
             else (f"its column {', '.join(required)} is NOT NULL without a default")
         )
-        raise ResolverError(
+        raise OutputError(
             f"cannot write {path}: its table results is not resolver output ({why}; "
             f"columns: {', '.join(columns)}); choose another file"
         )
     if not append:
         (rows,) = db.execute("SELECT count(*) FROM results").fetchone()
         if rows:
-            raise ResolverError(
-                f"{path} already holds {rows:,} rows in its table results: --resume continues "
-                "that run; to start afresh, choose another file (or DROP TABLE results)"
+            raise OutputError(
+                f"{path} already holds {rows:,} rows in its table results: {{option}} continues "
+                "that run; to start afresh, choose another file (or DROP TABLE results)",
+                "append",
             )
 
 
@@ -466,15 +413,16 @@ def format_for(path: str | None, format: str | None) -> str:
     """The output format: `format` if given, else from the file extension, else JSONL."""
     if format is not None:
         if format not in FORMATS:
-            raise ResolverError(f"unknown format {format!r} (choose: {', '.join(FORMATS)})")
+            raise ConfigError(f"unknown format {format!r} (choose: {', '.join(FORMATS)})")
         return format
     if path and path != "-":
         ext = os.path.splitext(path)[1].lower().lstrip(".")
         if ext in EXTENSIONS:
             return EXTENSIONS[ext]
-        raise ResolverError(
+        raise OutputError(
             f"cannot tell the format of {path!r} from its extension: "
-            "use .jsonl, .csv or .db (SQLite), or --format"
+            "use .jsonl, .csv or .db (SQLite), or {option}",
+            "format",
         )
     return "jsonl"
 
@@ -522,11 +470,11 @@ def open_writer(
     file: stdout cannot take a database. `stdout` stands in for `sys.stdout.buffer`."""
     kind = format_for(path, format)
     if bom and kind != "csv":
-        raise ResolverError(f"a byte order mark is for CSV output, not {kind}")
+        raise ConfigError(f"a byte order mark is for CSV output, not {kind}")
     if path is None or path == "-":
         if kind == "sqlite":
-            raise ResolverError(
-                "SQLite output needs a file (-o results.db): it cannot go to standard output"
+            raise OutputError(
+                "SQLite output needs {option}: it cannot go to standard output", "path"
             )
         out: IO[bytes] = stdout or sys.stdout.buffer
     elif kind == "sqlite":
@@ -538,7 +486,7 @@ def open_writer(
             mode = "ab" if append else "wb"
             out = open(path, mode, buffering=0)  # noqa: SIM115 - closed by the writer
         except OSError as exc:
-            raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         if append and header and kind == "csv":
             header = os.fstat(out.fileno()).st_size == 0
     return CsvWriter(out, header=header, bom=bom) if kind == "csv" else JsonlWriter(out)
@@ -557,9 +505,9 @@ def _check_whole_rows(path: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise ResolverError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     if last != b"\n":
-        raise ResolverError(
+        raise OutputError(
             f"cannot append to {path}: its last row is torn (no line end); "
             "resolver.resume.done_keys repairs it"
         )

@@ -123,6 +123,7 @@ def test_a_database_that_already_holds_results_is_refused(
     before = query(db, "SELECT * FROM results ORDER BY rowid")
     again = cli("resolve", str(hosts), "-n", server.nameserver, "-o", str(db))
     refused(again, str(db), "3 rows", "--resume")
+    assert "append=True" not in again.stderr  # the library's term, said as the flag
     assert query(db, "SELECT * FROM results ORDER BY rowid") == before
     assert query(db, "SELECT text FROM notes") == [("kept",)]
     # --resume continues it (nothing is missing: nothing is added)

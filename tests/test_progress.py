@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from collections import Counter
 
-from resolver.pipeline import Summary
-from resolver.progress import RATE_OVER, Progress
+from resolver.cli.progress import RATE_OVER, Progress
+from resolver.cli.run import Summary
 
 
 def drawn(progress: Progress, out: io.StringIO, elapsed: float, line: int, rows: int) -> str:

@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolver import InvalidInput, RecordType, ResolverError, Result, Status, resume
+from resolver.model import FIELDS, record
 from resolver.resume import _JSONL_ROW, DoneSet, done_keys
 from resolver.testing import LoopbackDNSServer, serve_in_thread
-from resolver.writers import FIELDS, CsvWriter, JsonlWriter, open_writer, record
+from resolver.writers import CsvWriter, JsonlWriter, open_writer
 from tests.test_cli import cli
 from tests.test_sqlite import any_result, sample
 from tests.zones import ZONE

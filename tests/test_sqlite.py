@@ -34,15 +34,13 @@ from resolver import (
     Source,
     Status,
 )
+from resolver.model import FIELDS, SQLITE_COLUMNS, record
 from resolver.writers import (
-    FIELDS,
-    SQLITE_COLUMNS,
     CsvWriter,
     JsonlWriter,
     SqliteWriter,
     format_for,
     open_writer,
-    record,
 )
 
 HOSTILE = [
@@ -335,7 +333,7 @@ def test_append_adds_to_an_existing_database(tmp_path: Path) -> None:
     writer.close()
     assert rows(path) == [expected_row(r) for r in results]
     # without append (a new run), a database that holds results is refused, untouched
-    with pytest.raises(ResolverError, match=r"already holds 11 rows .* --resume"):
+    with pytest.raises(ResolverError, match=r"already holds 11 rows .* append=True"):
         open_writer(str(path))
     assert rows(path) == [expected_row(r) for r in results]
 

@@ -13,8 +13,8 @@ import uvloop
 
 import resolver
 from resolver import ConfigError, RecordType, Resolver, Status
+from resolver.model import FIELDS, record
 from resolver.testing import LoopbackDNSServer, serve_in_thread
-from resolver.writers import FIELDS, record
 from tests.zones import ZONE
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]

@@ -12,7 +12,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -102,23 +101,6 @@ async def tcp(server: LoopbackDNSServer, *wires: bytes) -> list[bytes]:
 
 def answers(msg: Message) -> list[tuple[str, int, str]]:
     return [(r.name, r.type, r.text) for r in msg.answers]
-
-
-# the package
-
-
-def test_testing_needs_no_pytest_and_the_library_not_testing() -> None:
-    """`import resolver.testing` loads no pytest (runtime dependencies only); `import
-    resolver` does not load the test tooling at all."""
-    code = """if True:
-        import sys, resolver
-        assert not [m for m in sys.modules if m.startswith("resolver.testing")]
-        import resolver.testing
-        pytest = ("pytest", "_pytest", "pytest_asyncio")
-        loaded = [m for m in sys.modules if m.split(".")[0] in pytest]
-        assert not loaded, loaded
-    """
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 # answers

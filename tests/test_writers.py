@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolver import MX, InvalidInput, RecordType, ResolverError, Result, Source, Status
-from resolver.writers import FIELDS, CsvWriter, JsonlWriter, format_for, open_writer, record
+from resolver.model import FIELDS, record
+from resolver.writers import CsvWriter, JsonlWriter, format_for, open_writer
 
 HOSTILE = [
     '=HYPERLINK("http://x")',

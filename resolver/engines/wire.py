@@ -103,6 +103,16 @@ _INF = float("inf")
 _clock = time.perf_counter
 _random = random.random
 _new = tuple.__new__
+#: The field order of the positional `_new(Result, ...)` in `_on_reply`: a change of
+#: `Result`'s fields fails here, at import, instead of shuffling every row silently.
+_RESULT_FIELDS = (
+    "query", "name", "type", "status", "answers", "ttl", "cnames", "source", "error", "line",
+    "elapsed", "server",
+)  # fmt: skip
+if Result._fields != _RESULT_FIELDS:
+    raise ImportError(
+        f"Result's fields are {Result._fields}, the wire engine builds {_RESULT_FIELDS}"
+    )
 _ANSWERED, _NODATA, _DNS = Status.NOERROR, Status.NODATA, Source.DNS
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from resolver.pipeline import Summary
+from resolver.cli.run import Summary
 from resolver.writers import RowWriter
 
 __all__ = ["SUMMARY_TAG", "run_workers", "worker_summary"]

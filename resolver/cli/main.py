@@ -16,7 +16,10 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.bench import BenchReport, Looped, measure
+from resolver.cli.bench import BenchReport, Looped, measure
+from resolver.cli.progress import Progress, same_terminal
+from resolver.cli.run import Summary, run
+from resolver.cli.workers import run_workers, worker_summary
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -26,12 +29,10 @@ from resolver.core import (
     Resolver,
     parse_nameserver,
 )
-from resolver.model import RecordType, ResolverError
-from resolver.pipeline import ResultStream, Summary, run
-from resolver.progress import Progress, same_terminal
+from resolver.model import OutputError, RecordType, ResolverError
 from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
-from resolver.workers import run_workers, worker_summary
+from resolver.stream import ResultStream
 from resolver.writers import FORMATS, format_for, open_writer
 
 __all__ = ["main"]
@@ -40,7 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Names were asked and no nameserver ever replied (as dig's "no reply from server").
 EXIT_NO_ANSWER = 9
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-DEMO_HOSTS = Path(__file__).parent / "data" / "hosts.txt"
+DEMO_HOSTS = Path(__file__).parent.parent / "data" / "hosts.txt"
 
 
 def _types(text: str) -> list[RecordType]:
@@ -572,6 +573,10 @@ async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
 _NAMED_BAD_LINES = 5
 
 
+#: The command line's name for each option an `OutputError` may name.
+_FLAGS = {"append": "--resume", "format": "--format", "path": "a file (-o results.db)"}
+
+
 def _read_resolvers(path: str) -> list[str]:
     """The nameservers listed in `path`. A line that is not one is skipped with a warning
     (file:line: why), as massdns does: public resolver lists hold the odd stray line. A
@@ -657,6 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OutputError as exc:  # the library names its options; say the flags instead
+        text = exc.said_as(_FLAGS[exc.option]) if exc.option else str(exc)
+        print(f"resolver: error: {text}", file=sys.stderr)
+        return EXIT_USAGE
     except ResolverError as exc:  # bad settings or unreadable input: before any work
         print(f"resolver: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

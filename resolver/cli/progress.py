@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
 
+from resolver.cli.run import Summary
 from resolver.model import Status
-from resolver.pipeline import Summary
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer

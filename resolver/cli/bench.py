@@ -11,10 +11,11 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from resolver.cli.run import REPLIED, Summary
 from resolver.engines import ServerStats
 from resolver.model import Status
-from resolver.pipeline import REPLIED, ResultStream, Summary
 from resolver.sources import InputLines
+from resolver.stream import ResultStream
 
 __all__ = ["BenchReport", "Looped", "measure"]
 

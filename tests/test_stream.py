@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from resolver import Resolver, Status
-from resolver.pipeline import RateLimit, Window
+from resolver.stream import RateLimit, Window
 from resolver.testing import Zone
 from resolver.testing.pytest_plugin import ServerFactory
 
