@@ -13,8 +13,8 @@ import pytest
 from resolver import ConfigError, Counters, Resolver, Status
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, RecordType, Result
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import Fault
+from resolver.testing.pytest_plugin import ServerFactory
 from tests.zones import ZONE
 
 

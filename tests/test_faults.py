@@ -27,7 +27,6 @@ import pytest
 
 from resolver import Query, RecordType, Resolver, Result, Status
 from resolver.engines import wire as wire_engine
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import (
     Fault,
     LoopbackDNSServer,
@@ -35,6 +34,7 @@ from resolver.testing import (
     decode_message,
     encode_query,
 )
+from resolver.testing.pytest_plugin import ServerFactory
 from tests._env import require_sandbox, skip_or_fail
 
 ORIGIN = "faults.test"
