@@ -31,11 +31,12 @@ from pathlib import Path
 
 import psutil  # comes with distributed
 from benchlib import FORWARD_ORIGIN, REVERSE_ORIGIN, Line, build_workload
-from throughput import KNOT_START_TIMEOUT, check_jsonl
+from clients import check_jsonl
+from runner import KNOT_START_TIMEOUT
 
-import resolver.knot
+import resolver.testing.knot
 from resolver.cli.cluster import parse_size, partition_size
-from resolver.knot import KnotServer
+from resolver.testing.knot import KnotServer
 
 
 @dataclass
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     workload = build_workload(args.names)
-    resolver.knot.START_TIMEOUT = KNOT_START_TIMEOUT
+    resolver.testing.knot.START_TIMEOUT = KNOT_START_TIMEOUT
     cpu = 0 if (os.cpu_count() or 1) > 1 else None
     with tempfile.TemporaryDirectory(prefix="resolver-dask-") as tmp:
         work = Path(tmp)

@@ -8,7 +8,7 @@ Knot DNS, with silent loss, with failing sends and behind Unbound, next to its p
 (`scripts/bench --loss` installs what this needs and then runs it; root is required.) The
 script re-executes itself inside a private network namespace (`unshare -n`: only a loopback
 interface, brought up here), so that the nftables rules it sets there touch nothing else and
-no packet can leave the machine. In it, one knotd (`resolver.knot.KnotServer`, one UDP
+no packet can leave the machine. In it, one knotd (`resolver.testing.knot.KnotServer`, one UDP
 worker, CPU 0, its sockets at the stock receive buffer: nothing raised) serves the workload
 of benchlib on 127.0.0.1 at a free port (and at 127.0.0.1:53 for adnshost). Each round runs
 every scenario and in each every client once, pinned to CPU 1:
@@ -53,7 +53,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import throughput as tp
 from benchlib import (
     FORWARD_ORIGIN,
     KINDS,
@@ -64,13 +63,28 @@ from benchlib import (
     build_workload,
     canon,
 )
+from clients import ADNS_PARALLEL, Measurement, Setup, check_adns
+from clients import Adnshost as ThroughputAdnshost
+from clients import Dnsperf as ThroughputDnsperf
+from probes import machine, machine_busy, ours, process_cpu, settle, udp_drops, udp_rcvbuf
+from runner import (
+    KNOT_START_TIMEOUT,
+    SERVER,
+    failure,
+    kill_all,
+    output,
+    resolver_command,
+    run_pool,
+    run_process,
+    snapshot_package,
+    tail,
+)
 
-import resolver.knot
-from resolver.knot import KnotServer, free_port
+import resolver.testing.knot
 from resolver.testing import encode_query
+from resolver.testing.knot import KnotServer, free_port
 
 HERE = Path(__file__).resolve().parent
-SERVER = tp.SERVER
 #: The in-flight cap given to the peers that take one: `resolver resolve`'s default -c.
 INFLIGHT = 250
 #: Set in the environment of the copy of this script that runs inside the namespace.
@@ -218,7 +232,7 @@ def nft(script: str) -> None:
 
 def nft_drops() -> int:
     """Datagrams the scenario's rules have dropped so far (their counters)."""
-    text = tp._output(["nft", "-j", "list", "ruleset"])
+    text = output(["nft", "-j", "list", "ruleset"])
     try:
         items = json.loads(text).get("nftables", []) if text else []
     except json.JSONDecodeError:
@@ -438,7 +452,7 @@ class Bind(Daemon):
 
 
 def daemon_version(kind: str) -> str:
-    text = tp._output([DAEMONS[kind], "-v" if kind == "bind" else "-V"])
+    text = output([DAEMONS[kind], "-v" if kind == "bind" else "-V"])
     return text.splitlines()[0].removeprefix("Version ") if text else "?"
 
 
@@ -446,7 +460,7 @@ def daemon_version(kind: str) -> str:
 
 
 @dataclass
-class Run(tp.Measurement):
+class Run(Measurement):
     """One client's figures in one scenario of one round."""
 
     scenario: str = ""
@@ -464,15 +478,15 @@ class Run(tp.Measurement):
         return max(0, self.names - self.correct - self.timeouts - self.errors)
 
     @classmethod
-    def of(cls, m: tp.Measurement, scenario: str, statuses: dict[str, int]) -> Run:
-        run = cls(**{f.name: getattr(m, f.name) for f in dataclasses.fields(tp.Measurement)})
+    def of(cls, m: Measurement, scenario: str, statuses: dict[str, int]) -> Run:
+        run = cls(**{f.name: getattr(m, f.name) for f in dataclasses.fields(Measurement)})
         run.scenario = scenario
         run.timeouts = statuses.get("TIMEOUT", 0)
         run.errors = statuses.get("ERROR", 0)
         return run
 
 
-def _statuses(m: tp.Measurement) -> dict[str, int]:
+def _statuses(m: Measurement) -> dict[str, int]:
     text = m.extra.get("statuses")
     return dict(json.loads(text)) if text else {}
 
@@ -515,10 +529,10 @@ class LossClient:
     def applies(self, scenario: Scenario) -> bool:
         return True
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         raise NotImplementedError
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         raise NotImplementedError
 
     @property
@@ -535,12 +549,12 @@ class ResolveCli(LossClient):
         self.extra = list(extra)
         self.name = "resolve" + (f" {shlex.join(self.extra)}" if self.extra else "")
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         out = setup.tmp / f"{self.slug}.jsonl"
         # --fallback never: with -n the default (auto) never asks the system either; said
         # explicitly so that no change of default can send a query to /etc/resolv.conf's.
         return [
-            *tp._resolver_command(),
+            *resolver_command(),
             "resolve",
             str(setup.hosts),
             "-n",
@@ -552,16 +566,16 @@ class ResolveCli(LossClient):
             *self.extra,
         ]
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         stdout, stderr = setup.files(self.slug)
         result = setup.tmp / f"{self.slug}.jsonl"
         result.unlink(missing_ok=True)
-        usage = tp.run_process(
+        usage = run_process(
             self.command(setup), pin=setup.pin, stdout=stdout, stderr=stderr, timeout=setup.timeout
         )
-        m = tp.Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
-        m.maxrss_kb, m.error = usage.maxrss_kb, tp._failure(usage, stderr)
-        m.extra["summary"] = tp._tail(stderr, 1)
+        m = Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
+        m.maxrss_kb, m.error = usage.maxrss_kb, failure(usage, stderr)
+        m.extra["summary"] = tail(stderr, 1)
         statuses: Counter[str] = Counter()
         if result.exists():
             m.correct, statuses = check_rows(_jsonl_outcomes(result), setup.lines)
@@ -580,7 +594,7 @@ class Massdns(LossClient):
         self.size = size
         self.name = f"massdns -s {size}"
 
-    def _argv(self, setup: tp.Setup, qtype: str) -> list[str]:
+    def _argv(self, setup: Setup, qtype: str) -> list[str]:
         return [
             self.binary,
             "-r",
@@ -596,10 +610,10 @@ class Massdns(LossClient):
             str(setup.tmp / f"massdns-{qtype}.txt"),
         ]
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         return [*self._argv(setup, "A"), ";", *self._argv(setup, "PTR")]
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         (setup.tmp / "massdns-resolvers.txt").write_text(f"{setup.nameserver}\n")
         index: dict[tuple[str, str], int] = {}
         for number, line in enumerate(setup.lines):
@@ -608,11 +622,11 @@ class Massdns(LossClient):
             names = [line.qname for line in setup.lines if line.qtype == qtype]
             (setup.tmp / f"massdns-{qtype}.txt").write_text("".join(f"{n}\n" for n in names))
         stdout, stderr = setup.files(self.slug)
-        m = tp.Measurement(self.name, round_, len(setup.lines))
+        m = Measurement(self.name, round_, len(setup.lines))
         started = time.perf_counter()
         for qtype in ("A", "PTR"):
             left = setup.timeout - (time.perf_counter() - started)
-            usage = tp.run_process(
+            usage = run_process(
                 self._argv(setup, qtype),
                 pin=setup.pin,
                 stdout=stdout,
@@ -621,7 +635,7 @@ class Massdns(LossClient):
             )
             m.cpu += usage.cpu
             m.maxrss_kb = max(m.maxrss_kb, usage.maxrss_kb)
-            m.error = m.error or tp._failure(usage, stderr)
+            m.error = m.error or failure(usage, stderr)
         m.wall = time.perf_counter() - started
         outputs = [setup.tmp / f"{self.slug}-{qtype}.ndjson" for qtype in ("A", "PTR")]
         m.correct, statuses = check_rows(_massdns_outcomes(outputs, index), setup.lines)
@@ -678,7 +692,7 @@ class PythonPeer(LossClient):
     script = ""
     option = ""
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         return [
             sys.executable,
             str(HERE / self.script),
@@ -692,19 +706,19 @@ class PythonPeer(LossClient):
             str(INFLIGHT),
         ]
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         stdout, stderr = setup.files(self.slug)
-        usage = tp.run_process(
+        usage = run_process(
             self.command(setup), pin=setup.pin, stdout=stdout, stderr=stderr, timeout=setup.timeout
         )
-        m = tp.Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
-        m.maxrss_kb, m.error = usage.maxrss_kb, tp._failure(usage, stderr)
+        m = Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
+        m.maxrss_kb, m.error = usage.maxrss_kb, failure(usage, stderr)
         statuses: dict[str, int] = {}
         if m.error is None:
             try:
                 report = ClientReport.parse(stdout.read_text())
             except ValueError as exc:
-                m.error = f"{exc}: {tp._tail(stderr)}"
+                m.error = f"{exc}: {tail(stderr)}"
             else:
                 m.names, m.correct, statuses = report.names, report.correct, report.statuses
                 m.extra["inner_s"] = f"{report.elapsed:.2f}"
@@ -735,15 +749,15 @@ class Dnsperf(LossClient):
     name = "dnsperf"
 
     def __init__(self) -> None:
-        self.inner = tp.Dnsperf()
+        self.inner = ThroughputDnsperf()
 
     def applies(self, scenario: Scenario) -> bool:
         return scenario.lossless
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         return self.inner.command(setup)
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         m = self.inner.run(setup, round_)
         lost = re.match(r"\d+", m.extra.get("lost", ""))
         run = Run.of(m, scenario.name, {"TIMEOUT": int(lost.group()) if lost else 0})
@@ -757,33 +771,33 @@ class Adnshost(LossClient):
     name = "adnshost"
 
     def __init__(self) -> None:
-        self.inner = tp.Adnshost()
+        self.inner = ThroughputAdnshost()
 
     def applies(self, scenario: Scenario) -> bool:
         return scenario.name == "stock"
 
-    def command(self, setup: tp.Setup) -> list[str]:
+    def command(self, setup: Setup) -> list[str]:
         return self.inner.command(setup)
 
-    def run(self, setup: tp.Setup, round_: int, scenario: Scenario) -> Run:
+    def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
         if not self.inner.chunks:
             self.inner.prepare(setup)
         _, stderr = setup.files(self.slug)
         jobs = [(chunk, chunk.with_suffix(".out")) for chunk in self.inner.chunks]
-        usage = tp.run_pool(
+        usage = run_pool(
             jobs,
             self.command(setup),
             pin=setup.pin,
             stderr=stderr,
-            parallel=tp.ADNS_PARALLEL,
+            parallel=ADNS_PARALLEL,
             timeout=setup.timeout,
         )
-        m = tp.Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
+        m = Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
         m.maxrss_kb = usage.maxrss_kb
         if usage.timed_out:
             m.error = "killed after the time limit"
         elif usage.returncode not in range(7):
-            m.error = f"exit status {usage.returncode}: {tp._tail(stderr)}"
+            m.error = f"exit status {usage.returncode}: {tail(stderr)}"
         statuses: Counter[str] = Counter()
         for _, out in jobs:
             with contextlib.suppress(FileNotFoundError), out.open(errors="replace") as f:
@@ -795,14 +809,14 @@ class Adnshost(LossClient):
                             statuses["TIMEOUT"] += 1
                         elif abbrev not in ("nodata", "nxdomain"):
                             statuses["ERROR"] += 1
-        m.correct = tp.check_adns((out for _, out in jobs), setup.lines)
+        m.correct = check_adns((out for _, out in jobs), setup.lines)
         return Run.of(m, scenario.name, statuses)
 
 
 def blastdns_version() -> str | None:
     """blastdns's version when the Python running the clients can import it."""
     probe = "import blastdns, importlib.metadata as m; print(m.version('blastdns'))"
-    return tp._output([sys.executable, "-c", probe], child=True) or None
+    return output([sys.executable, "-c", probe], child=True) or None
 
 
 def all_clients(args: argparse.Namespace, notes: list[str]) -> list[LossClient]:
@@ -855,7 +869,7 @@ def select(clients: list[LossClient], wanted: str | None) -> list[LossClient]:
 
 def measure(
     client: LossClient,
-    setup: tp.Setup,
+    setup: Setup,
     round_: int,
     scenario: Scenario,
     knot: KnotServer,
@@ -870,18 +884,18 @@ def measure(
         setup.port = knot.port
     try:
         socket_ports = [*knot_ports, *([daemon.port] if daemon else [])]
-        drops, dropped = tp.udp_drops(socket_ports), nft_drops()
-        busy, mine = tp.machine_busy(), tp.ours()
-        knot_cpu = tp.process_cpu(knot.pid)
-        daemon_cpu = tp.process_cpu(daemon.pid) if daemon else 0.0
+        drops, dropped = udp_drops(socket_ports), nft_drops()
+        busy, mine = machine_busy(), ours()
+        knot_cpu = process_cpu(knot.pid)
+        daemon_cpu = process_cpu(daemon.pid) if daemon else 0.0
         run = client.run(setup, round_, scenario)
-        knot_cpu = tp.process_cpu(knot.pid) - knot_cpu
+        knot_cpu = process_cpu(knot.pid) - knot_cpu
         if daemon is not None:
-            run.daemon_cpu = tp.process_cpu(daemon.pid) - daemon_cpu
+            run.daemon_cpu = process_cpu(daemon.pid) - daemon_cpu
         run.server_cpu = knot_cpu
-        run.server_drops = tp.udp_drops(socket_ports) - drops
+        run.server_drops = udp_drops(socket_ports) - drops
         run.nft_drops = nft_drops() - dropped
-        other = tp.machine_busy() - busy - knot_cpu - (run.daemon_cpu or 0.0) - (tp.ours() - mine)
+        other = machine_busy() - busy - knot_cpu - (run.daemon_cpu or 0.0) - (ours() - mine)
         run.other_cpu = max(0.0, other)
     finally:
         if daemon is not None:
@@ -893,7 +907,7 @@ def benchmark(
     args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack
 ) -> tuple[str, list[Run]]:
     notes: list[str] = []
-    digest = tp.snapshot_package(tmp / "src")
+    digest = snapshot_package(tmp / "src")
     available = all_clients(args, notes)
     clients = select(available, args.clients or (quick_clients(available) if args.quick else None))
     scenarios = args.scenario_list
@@ -904,8 +918,8 @@ def benchmark(
     pinned = cores >= 2 and shutil.which("taskset") is not None
     log(f"building {args.names:,} names")
     workload = build_workload(args.names)
-    resolver.knot.START_TIMEOUT = tp.KNOT_START_TIMEOUT
-    info = tp.machine()
+    resolver.testing.knot.START_TIMEOUT = KNOT_START_TIMEOUT
+    info = machine()
     info["resolver"] += f", copied at the start (digest {digest}) and used by every client"
     log("starting knotd (stock socket buffers)")
     knot = stack.enter_context(
@@ -920,7 +934,7 @@ def benchmark(
         )
     )
     rmem = Path("/proc/sys/net/core/rmem_default").read_text().strip()
-    sizes = sorted({b for p in (knot.port, 53) if (b := tp.udp_rcvbuf(p))})
+    sizes = sorted({b for p in (knot.port, 53) if (b := udp_rcvbuf(p))})
     notes.append(
         f"knotd's UDP sockets: {sizes or '?'} bytes of receive buffer (net.core.rmem_default"
         f" {rmem}, not raised)"
@@ -928,7 +942,7 @@ def benchmark(
     if pinned:
         os.sched_setaffinity(0, {1})
     timeout = args.client_timeout or max(60.0, args.names / 200)
-    setup = tp.Setup(
+    setup = Setup(
         tmp, workload.lines, knot.port, ["taskset", "-c", "1"] if pinned else [], timeout, 0
     )
     daemons: dict[str, Daemon] = {
@@ -950,7 +964,7 @@ def benchmark(
             for scenario, chosen in plan:
                 nft(scenario.rules(knot.port))
                 for client in chosen:
-                    waited = tp.settle(knot.pid, min(args.settle, max(0.0, budget)))
+                    waited = settle(knot.pid, min(args.settle, max(0.0, budget)))
                     budget -= waited
                     run = measure(
                         client, setup, round_, scenario, knot, daemons.get(scenario.server)
@@ -975,7 +989,7 @@ def benchmark(
             notes.append(f"{kind} logged no errors and no failed sends")
     used = [kind for kind in DAEMONS if any(s.server == kind for s in scenarios)]
     info["daemons"] = "; ".join(daemon_version(kind) for kind in used) or "-"
-    info["nft"] = tp._output(["nft", "--version"]) or "?"
+    info["nft"] = output(["nft", "--version"]) or "?"
     info["blastdns"] = blastdns_version() or "-"
     info["massdns"] = os.environ.get("MASSDNS") or "-"
     return report(args, plan, runs, setup, notes, info), runs
@@ -1150,7 +1164,7 @@ def report(
     args: argparse.Namespace,
     plan: list[tuple[Scenario, list[LossClient]]],
     runs: list[Run],
-    setup: tp.Setup,
+    setup: Setup,
     notes: list[str],
     info: dict[str, str],
 ) -> str:
@@ -1326,7 +1340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loopback_up()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    if resolver.knot.find_knotd() is None:
+    if resolver.testing.knot.find_knotd() is None:
         log("knotd not found: run scripts/bench --loss (or scripts/install --with-server)")
         return 2
     started = time.perf_counter()
@@ -1334,14 +1348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             text, runs = benchmark(args, tmp, stack)
-    except resolver.knot.KnotError as exc:
+    except resolver.testing.knot.KnotError as exc:
         log(f"knotd did not start: {str(exc)[-2000:]}")
         return 1
     except KeyboardInterrupt:
         log("interrupted: no report written")
         return 130
     finally:
-        tp.kill_all()
+        kill_all()
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - started:.0f}s; report in {args.output}")
     args.output.write_text(text)

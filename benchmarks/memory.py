@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from resolver.knot import KnotServer
 from resolver.testing import to_zone_file
+from resolver.testing.knot import KnotServer
 
 ORIGIN = "mem.test"
 ANSWERED = 50_000  # names h0..h49999 have an A record; the rest are NXDOMAIN

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from resolver.knot import KnotServer
 from resolver.testing import to_zone_file
+from resolver.testing.knot import KnotServer
 
 ORIGIN = "qps.test"
 

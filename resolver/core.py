@@ -334,7 +334,7 @@ class Resolver:
 
     def server_stats(self) -> list[ServerStats]:
         """Per-nameserver counters of the engine that asks DNS, wire or c-ares (attempts,
-        replies, failures, benching, latency); empty before the first query, and with the
+        replies, failures, setting aside, latency); empty before the first query, and with the
         aiodns engine (c-ares keeps its own). The queries the wire engine hands to c-ares
         are not counted."""
         return [] if self._dns is None else self._dns.stats()

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from resolver.knot import knot_available
+from resolver.testing.knot import knot_available
 
 __all__ = ["require_knot", "require_sandbox", "servers_required", "skip_or_fail"]
 

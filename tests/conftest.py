@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import pytest
 import uvloop
 
-pytest_plugins = ["resolver.pytest_plugin"]
+pytest_plugins = ["resolver.testing.pytest_plugin"]
 
 
 def pytest_asyncio_loop_factories(

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from resolver import RecordType, Resolver
 from resolver.aiohttp import AiohttpResolver, Connector
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import Fault, LoopbackDNSServer, Zone
+from resolver.testing.pytest_plugin import ServerFactory
 
 ZONE: Zone = {
     "web.test": {"SOA": ["ns1.web.test hostmaster.web.test 1 3600 600 86400 60"]},

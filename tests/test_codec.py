@@ -32,8 +32,8 @@ from resolver.codec import (
 )
 from resolver.engines import cares
 from resolver.model import CAA, MX, SOA, SRV, Answer, Query, RecordType, Result, Status
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import LoopbackDNSServer, Transport, Zone, decode_message
+from resolver.testing.pytest_plugin import ServerFactory
 
 A, NS, CNAME, PTR, TXT, AAAA, OPT = 1, 2, 5, 12, 16, 28, 41
 SOA_T, MX_T, SRV_T, CAA_T, HINFO, RRSIG, DNAME = 6, 15, 33, 257, 13, 46, 39

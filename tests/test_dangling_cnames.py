@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from resolver import Resolver, Status
-from resolver.knot import KnotServer
 from resolver.testing import LoopbackDNSServer, Transport, Zone
+from resolver.testing.knot import KnotServer
 from tests._env import require_knot
 
 ORIGIN = "dangle.test"

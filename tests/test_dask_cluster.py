@@ -27,9 +27,9 @@ from distributed import Client, LocalCluster
 
 from resolver import Query, RecordType
 from resolver.dask import read_lines, resolve_to_parts
-from resolver.knot import KnotServer
 from resolver.names import parse_line
 from resolver.testing import Fault, LoopbackDNSServer, Zone, serve_in_thread, to_zone_file
+from resolver.testing.knot import KnotServer
 from tests._env import require_knot
 from tests.oracle import BULK_ORIGIN, Oracle, bulk_zones, host_list
 

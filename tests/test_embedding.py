@@ -13,8 +13,8 @@ import pytest
 from resolver import ConfigError, Counters, Resolver, Status
 from resolver.engines.cares import CaresEngine
 from resolver.model import Query, RecordType, Result
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import Fault
+from resolver.testing.pytest_plugin import ServerFactory
 from tests.zones import ZONE
 
 
@@ -65,7 +65,7 @@ def test_progress_every_must_be_positive() -> None:
 
 
 @pytest.mark.parametrize("engine", ["wire", "cares"])
-async def test_benching_a_server_is_logged(
+async def test_setting_a_server_aside_is_logged(
     dns_server_factory: ServerFactory, engine: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     dead, good = await dns_server_factory(ZONE), await dns_server_factory(ZONE)
@@ -77,11 +77,11 @@ async def test_benching_a_server_is_logged(
         with caplog.at_level(logging.WARNING, logger="resolver"):
             results = [x async for x in r.resolve_many(names)]
     assert {x.status for x in results} == {Status.NXDOMAIN}
-    benched = [rec for rec in caplog.records if "set aside" in rec.getMessage()]
-    assert benched
-    assert all(rec.name == "resolver.engines" for rec in benched)
-    assert all(rec.levelno == logging.WARNING for rec in benched)
-    assert {dead.nameserver} == {rec.args[0] for rec in benched if isinstance(rec.args, tuple)}
+    aside = [rec for rec in caplog.records if "set aside" in rec.getMessage()]
+    assert aside
+    assert all(rec.name == "resolver.engines" for rec in aside)
+    assert all(rec.levelno == logging.WARNING for rec in aside)
+    assert {dead.nameserver} == {rec.args[0] for rec in aside if isinstance(rec.args, tuple)}
 
 
 async def test_falling_back_is_logged(
@@ -122,7 +122,7 @@ def test_the_logger_is_silent_unless_configured() -> None:
     """No handler of the application's: nothing reaches stderr (not even warnings)."""
     code = (
         "import logging, resolver;"
-        " logging.getLogger('resolver.engines').warning('nameserver benched');"
+        " logging.getLogger('resolver.engines').warning('nameserver set aside');"
         " logging.getLogger('other').warning('shown')"
     )
     proc = subprocess.run(

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from resolver import Query, RecordType, Resolver, Status
-from resolver.knot import KnotServer
 from resolver.names import parse_line
 from resolver.testing import LoopbackDNSServer, Zone, to_zone_file
+from resolver.testing.knot import KnotServer
 from tests._env import require_knot
 from tests.oracle import BULK_ORIGIN, Oracle, bulk_zones, host_list
 

@@ -1,4 +1,4 @@
-"""Start Knot DNS through resolver.knot.KnotServer and query it with raw UDP.
+"""Start Knot DNS through resolver.testing.knot.KnotServer and query it with raw UDP.
 
 The queries and the answer parsing are hand-written with ``struct`` so this
 test checks the server harness independently of the resolver under test.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from resolver.knot import KnotError, KnotServer
+from resolver.testing.knot import KnotError, KnotServer
 from tests._env import require_knot
 
 pytestmark = pytest.mark.knot

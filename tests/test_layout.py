@@ -76,3 +76,17 @@ def test_the_library_loads_no_command_line_and_no_output_format() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_test_tooling_loads_no_pytest() -> None:
+    """`resolver.testing` needs only the runtime dependencies: its pytest plugin, which
+    imports pytest-asyncio (the `test` extra), is loaded by name, never by the package."""
+    code = (
+        "import sys, resolver.testing\n"
+        "test_extra = ('pytest', '_pytest', 'pytest_asyncio')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in test_extra]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

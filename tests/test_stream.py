@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from resolver import Resolver, Status
-from resolver.pytest_plugin import ServerFactory
 from resolver.stream import RateLimit, Window
 from resolver.testing import Zone
+from resolver.testing.pytest_plugin import ServerFactory
 
 
 class Clock:

@@ -20,8 +20,6 @@ from typing import Any
 import pycares
 import pytest
 
-from resolver.knot import KnotServer
-from resolver.pytest_plugin import ServerFactory
 from resolver.testing import (
     EXAMPLE_ORIGIN,
     EXAMPLE_ZONE,
@@ -35,6 +33,8 @@ from resolver.testing import (
     serve_in_thread,
     to_zone_file,
 )
+from resolver.testing.knot import KnotServer
+from resolver.testing.pytest_plugin import ServerFactory
 from tests._env import require_knot
 
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, OPT, CAA = 1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 257

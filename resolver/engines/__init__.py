@@ -15,12 +15,12 @@ from typing import Protocol, TypeVar
 from resolver.model import Query, Result
 
 __all__ = [
-    "BENCH_AFTER",
-    "BENCH_FOR",
     "CLOSED",
     "CONNECTION_REFUSED",
     "REFUSED",
     "SERVFAIL",
+    "SET_ASIDE_AFTER",
+    "SET_ASIDE_FOR",
     "TIMEOUT",
     "Done",
     "Engine",
@@ -55,8 +55,9 @@ class Engine(Protocol):
 
 # Server health, the same for every engine that asks several nameservers.
 
-BENCH_AFTER = 3  # failures in a row (timeouts, SERVFAIL, REFUSED, ICMP errors) that bench a server
-BENCH_FOR = 5.0  # seconds a benched server is skipped while others are healthy
+#: Failures in a row (timeouts, SERVFAIL, REFUSED, ICMP errors) that set a server aside.
+SET_ASIDE_AFTER = 3
+SET_ASIDE_FOR = 5.0  # seconds a server set aside is skipped while others are healthy
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ class ServerStats:
     #: of those replies, SERVFAIL or REFUSED (failures for its health, see ServerHealth)
     rejected: int = 0
     failed: int = 0  #: attempts it never replied to: timed out, or refused by ICMP
-    benched: int = 0  #: times it was set aside after failing repeatedly
+    set_aside: int = 0  #: times it was set aside after failing repeatedly
     latency: float = 0.0  #: seconds summed over the replies
     #: attempts whose datagram never left (EPERM, ENOBUFS, EAGAIN: a local firewall, a full
     #: conntrack table or send buffer); asked again, not held against the server
@@ -85,37 +86,37 @@ class ServerStats:
         errors = f", {self.send_errors:,} send errors" if self.send_errors else ""
         return (
             f"{self.nameserver}: {self.sent:,} sent, {self.answered:,} answered{rejected}, "
-            f"{self.failed:,} failed (no reply){errors}, benched {self.benched}x, "
+            f"{self.failed:,} failed (no reply){errors}, set aside {self.set_aside}x, "
             f"mean latency {mean}"
         )
 
 
 class ServerHealth:
-    """One nameserver's counters and health: BENCH_AFTER failures in a row (timeouts,
-    SERVFAIL, REFUSED, ICMP errors) bench it (it is skipped, see `healthy`) for BENCH_FOR
+    """One nameserver's counters and health: SET_ASIDE_AFTER failures in a row (timeouts,
+    SERVFAIL, REFUSED, ICMP errors) set it aside (it is skipped, see `healthy`) for SET_ASIDE_FOR
     seconds. An engine resets `streak` to 0 when the server answers, and counts `stats`."""
 
-    __slots__ = ("benched_until", "stats", "streak")
+    __slots__ = ("aside_until", "stats", "streak")
 
     def __init__(self, nameserver: str) -> None:
         self.stats = ServerStats(nameserver)
         self.streak = 0  # failures in a row
-        self.benched_until = 0.0  # loop time; 0.0: not benched
+        self.aside_until = 0.0  # loop time; 0.0: not set aside
 
     def failed(self, now: float) -> None:
-        """A failed attempt (at loop time `now`): bench the server after too many."""
-        if self.benched_until > now:
+        """A failed attempt (at loop time `now`): set the server aside after too many."""
+        if self.aside_until > now:
             return  # already set aside: its queries sent before count, not again
         self.streak += 1
-        if self.streak >= BENCH_AFTER:
+        if self.streak >= SET_ASIDE_AFTER:
             self.streak = 0
-            self.benched_until = now + BENCH_FOR
-            self.stats.benched += 1
+            self.aside_until = now + SET_ASIDE_FOR
+            self.stats.set_aside += 1
             log.warning(
                 "nameserver %s set aside for %g s after %d failures in a row",
                 self.stats.nameserver,
-                BENCH_FOR,
-                BENCH_AFTER,
+                SET_ASIDE_FOR,
+                SET_ASIDE_AFTER,
             )
 
 
@@ -123,12 +124,12 @@ _Health = TypeVar("_Health", bound=ServerHealth)
 
 
 def healthy(servers: Sequence[_Health], first: int, now: float) -> _Health:
-    """The first server from index `first` on that is not benched at loop time `now`
-    (a server whose time is up is un-benched); all benched: `servers[first]`."""
+    """The first server from index `first` on that is not set aside at loop time `now`
+    (a server whose time is up is taken back); all set aside: `servers[first]`."""
     count = len(servers)
     for step in range(count):
         server = servers[(first + step) % count]
-        if server.benched_until <= now:
-            server.benched_until = 0.0
+        if server.aside_until <= now:
+            server.aside_until = 0.0
             return server
     return servers[first]

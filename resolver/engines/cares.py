@@ -6,7 +6,7 @@ hand-off and no Future per query, just one callback per answer.
 
 Each channel knows one nameserver and makes one attempt; the engine makes the tries
 itself, as the wire engine does: it spreads queries over the servers, sends each retry
-to the next server, benches a server that keeps failing, counts what each server did and
+to the next server, sets aside a server that keeps failing, counts what each server did and
 knows which server answered.
 """
 
@@ -53,7 +53,7 @@ class _Outcome(NamedTuple):
     status: Status
     error: str | None
     retry: bool = False  #: asked again (the next server) while tries remain
-    failure: bool = False  #: counts against the server (it may be benched)
+    failure: bool = False  #: counts against the server (it may be set aside)
     replied: bool = False  #: the server's reply (counted as answered)
 
 
@@ -382,7 +382,7 @@ class CaresEngine:
     Every channel asks one nameserver and makes one attempt (`tries=1`): the engine makes
     the tries, as the wire engine does. Queries are spread over the servers: attempt k
     of a query whose first went to server f goes to server (f + k) mod n, or to the next
-    one not benched (see `ServerHealth`); each attempt waits at most `timeout` (no
+    one not set aside (see `ServerHealth`); each attempt waits at most `timeout` (no
     doubling: c-ares' own adaptive timeout shortens it, see below). A timeout, SERVFAIL,
     REFUSED, NOTIMP, a malformed response or a refused connection is asked again while
     tries remain; `tries` is the number of attempts in all.
@@ -503,7 +503,7 @@ class CaresEngine:
         count = len(servers)
         index = (first + attempt) % count  # the next server per try
         server = servers[index]
-        if server.benched_until and count > 1:
+        if server.aside_until and count > 1:
             server = healthy(servers, index, self._loop.time())
         if alone:
             channel = self._new_channel(server, timeout)

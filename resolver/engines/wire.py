@@ -51,11 +51,11 @@ from ipaddress import ip_address
 
 from resolver.codec import BadReply, Mismatch, build_query, decode_reply, encode_name
 from resolver.engines import (
-    BENCH_FOR,
     CLOSED,
     CONNECTION_REFUSED,
     REFUSED,
     SERVFAIL,
+    SET_ASIDE_FOR,
     TIMEOUT,
     Done,
     ServerHealth,
@@ -257,12 +257,12 @@ class _Server(ServerHealth):
         """The server refused a datagram (ICMP): it is not listening; set it aside now.
         Attempts still sent to it wait only `floor`: the kernel may rate-limit the ICMP
         errors, so silence from a refusing server is one more refusal, not a slow reply."""
-        self.refused_until = now + BENCH_FOR
+        self.refused_until = now + SET_ASIDE_FOR
         self.rto = floor
-        if self.benched_until <= now:
+        if self.aside_until <= now:
             self.streak = 0
-            self.benched_until = now + BENCH_FOR
-            self.stats.benched += 1
+            self.aside_until = now + SET_ASIDE_FOR
+            self.stats.set_aside += 1
 
 
 class _Socket:
@@ -401,21 +401,21 @@ class WireEngine:
         count = len(servers)
         start = entry.first if entry.last < 0 else entry.last + 1
         now = 0.0
-        benched: _Server | None = None
+        aside: _Server | None = None
         some_healthy = False
         for step in range(count):
             server = servers[(start + step) % count]
-            if server.benched_until:
+            if server.aside_until:
                 now = now or self._loop.time()
-                if server.benched_until > now:
-                    if benched is None and server.inflight < server.window:
-                        benched = server
+                if server.aside_until > now:
+                    if aside is None and server.inflight < server.window:
+                        aside = server
                     continue
-                server.benched_until = 0.0
+                server.aside_until = 0.0
             some_healthy = True
             if server.inflight < server.window:
                 return server
-        return None if some_healthy else benched
+        return None if some_healthy else aside
 
     def _transmit(self, entry: _Pending, server: _Server) -> None:
         """Send `entry`'s next attempt to `server`."""

@@ -1,488 +1,47 @@
-"""Test helpers: an in-process authoritative DNS server on loopback, with fault injection.
+"""An authoritative DNS server on loopback that answers from a `Zone`, with faults.
 
-`LoopbackDNSServer` answers from a `Zone` (a plain mapping, see below) over UDP and TCP on
-127.0.0.1 or ::1 only; `serve_in_thread` runs one for synchronous or subprocess tests;
-`to_zone_file` renders the same data for Knot DNS; `encode_query` / `decode_message` are a
-small wire codec for tests. `EXAMPLE_ZONE` is the demo zone of `resolver demo`.
+`LoopbackDNSServer` serves UDP and TCP on one port of 127.0.0.1 or ::1 only; `set_fault`
+makes it drop, delay, truncate, garble or refuse chosen queries (`Fault`), and `queries`
+records every query it parsed (`ReceivedQuery`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import ipaddress
 import random
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, cast
 
-from resolver.model import RecordType
-from resolver.protocol import EDNS_PAYLOAD, FLAG_AA, FLAG_QR, FLAG_RD, FLAG_TC, Rcode, Type
+from resolver.protocol import EDNS_PAYLOAD, FLAG_AA, FLAG_QR, FLAG_TC, Rcode, Type
+from resolver.testing.message import (
+    Labels,
+    MessageError,
+    folded,
+    name_text,
+    parse_name,
+    read_question,
+    read_rr,
+    wire_name,
+)
+from resolver.testing.zone import RR, Zone, compile_zone, default_soa, soa_minimum
 
-__all__ = [
-    "EXAMPLE_ORIGIN",
-    "EXAMPLE_ZONE",
-    "Fault",
-    "LoopbackDNSServer",
-    "Message",
-    "MessageError",
-    "Question",
-    "ReceivedQuery",
-    "Record",
-    "Transport",
-    "Zone",
-    "decode_message",
-    "encode_query",
-    "serve_in_thread",
-    "to_zone_file",
-]
+__all__ = ["Fault", "LoopbackDNSServer", "ReceivedQuery", "Transport"]
 
-#: owner name -> type name ("A", "MX", ...) -> rdata in presentation form (TXT: str or bytes).
-Zone = Mapping[str, Mapping[str, Sequence[str | bytes]]]
 Transport = Literal["udp", "tcp"]
-_Labels = tuple[bytes, ...]
 
-_A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV, _OPT, _ANY, _CAA = (
-    int(t) for t in (Type.A, Type.NS, Type.CNAME, Type.SOA, Type.PTR, Type.MX, Type.TXT,
-                     Type.AAAA, Type.SRV, Type.OPT, Type.ANY, Type.CAA)
-)  # fmt: skip
-#: The types a zone may hold: those a query may ask.
-_TYPES = {t.name: t.value for t in RecordType}
-_TYPE_NAMES = {int(t): t.name for t in Type}
+_CNAME, _OPT, _ANY = int(Type.CNAME), int(Type.OPT), int(Type.ANY)
 _NOERROR, _FORMERR, _SERVFAIL, _NXDOMAIN, _NOTIMP, _REFUSED = (int(r) for r in Rcode)
-_QR, _AA, _TC, _RD = FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD
+_QR, _AA, _TC = FLAG_QR, FLAG_AA, FLAG_TC
 #: The server's own default limit on the CNAME steps it follows for an answer (less than
 #: a resolver's `MAX_CNAME_CHAIN`, so tests can make chains the server cuts).
 _MAX_CHAIN = 16
 _EDNS_SIZE = EDNS_PAYLOAD  # the payload size the server advertises
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*/")
-
-
-class MessageError(ValueError):
-    """A DNS message or name that cannot be parsed or encoded."""
-
-
-# names
-
-
-def _parse_name(name: str) -> _Labels:
-    """Presentation name (`\\.` and `\\DDD` escapes allowed, trailing dot optional) -> labels."""
-    text = name.strip()
-    labels: list[bytes] = []
-    label = bytearray()
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            digits = text[i + 1 : i + 4]
-            if len(digits) == 3 and all(c in "0123456789" for c in digits):
-                if int(digits) > 255:
-                    raise MessageError(f"bad escape in {name!r}")
-                label.append(int(digits))
-                i += 4
-                continue
-            if i + 1 == len(text):
-                raise MessageError(f"dangling backslash in {name!r}")
-            label += text[i + 1].encode()
-            i += 2
-            continue
-        if ch == ".":
-            if not label and not (i == 0 and len(text) == 1):
-                raise MessageError(f"empty label in {name!r}")
-            if label:
-                labels.append(bytes(label))
-            label = bytearray()
-        else:
-            label += ch.encode()
-        i += 1
-    if label:
-        labels.append(bytes(label))
-    if any(len(lb) > 63 for lb in labels):
-        raise MessageError(f"label longer than 63 bytes in {name!r}")
-    if sum(len(lb) + 1 for lb in labels) + 1 > 255:
-        raise MessageError(f"name longer than 255 bytes: {name!r}")
-    return tuple(labels)
-
-
-def _name_text(labels: _Labels, *, absolute: bool = False) -> str:
-    """Labels -> presentation text, escaping specials; `absolute` adds the trailing dot."""
-    if not labels:
-        return "."
-    out = ".".join(
-        "".join(
-            chr(b) if b in _SAFE else f"\\{chr(b)}" if 0x20 < b < 0x7F else f"\\{b:03d}"
-            for b in label
-        )
-        for label in labels
-    )
-    return out + "." if absolute else out
-
-
-def _wire_name(labels: _Labels) -> bytes:
-    return b"".join(bytes([len(lb)]) + lb for lb in labels) + b"\0"
-
-
-def _key(labels: _Labels) -> _Labels:
-    return tuple(lb.lower() for lb in labels)
-
-
-def _read_name(msg: bytes, off: int) -> tuple[_Labels, int]:
-    """Read a possibly compressed name at `off`; returns it and the offset after it."""
-    labels: list[bytes] = []
-    end = -1
-    jumps = 0
-    while True:
-        if off >= len(msg):
-            raise MessageError("name runs past the end of the message")
-        n = msg[off]
-        if n & 0xC0 == 0xC0:
-            if off + 1 >= len(msg) or jumps > 64:
-                raise MessageError("bad compression pointer")
-            target = ((n & 0x3F) << 8) | msg[off + 1]
-            if target >= off:
-                raise MessageError("forward compression pointer")
-            if end < 0:
-                end = off + 2
-            off, jumps = target, jumps + 1
-        elif n & 0xC0:
-            raise MessageError("unknown label type")
-        elif n == 0:
-            return tuple(labels), end if end >= 0 else off + 1
-        else:
-            if off + 1 + n > len(msg):
-                raise MessageError("label runs past the end of the message")
-            labels.append(msg[off + 1 : off + 1 + n])
-            off += 1 + n
-
-
-# rdata
-
-
-def _int(text: str, bits: int) -> int:
-    value = int(text)
-    if not 0 <= value < 1 << bits:
-        raise MessageError(f"{text} does not fit in {bits} bits")
-    return value
-
-
-def _quote(data: bytes) -> str:
-    """A character-string in zone-file form: quoted, with `\\"`, `\\\\` and `\\DDD` escapes."""
-    body = "".join(
-        "\\" + chr(b) if b in b'"\\' else chr(b) if 0x20 <= b < 0x7F else f"\\{b:03d}" for b in data
-    )
-    return f'"{body}"'
-
-
-def _unquote(text: str) -> bytes:
-    """Inverse of `_quote` (quotes optional)."""
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = text[1:-1]
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            digits = text[i + 1 : i + 4]
-            if len(digits) == 3 and digits.isascii() and digits.isdigit():
-                out.append(_int(digits, 8))
-                i += 4
-            else:
-                out += text[i + 1].encode()
-                i += 2
-        else:
-            out += text[i].encode()
-            i += 1
-    return bytes(out)
-
-
-def _make_rdata(rtype: int, value: str | bytes) -> tuple[bytes, str]:
-    """Presentation rdata -> (wire rdata, zone-file text)."""
-    if rtype == _TXT:
-        raw = value if isinstance(value, bytes) else value.encode()
-        chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
-        return b"".join(bytes([len(c)]) + c for c in chunks), " ".join(map(_quote, chunks))
-    if isinstance(value, bytes):
-        raise MessageError(f"only TXT rdata may be bytes, got {value!r}")
-    f = value.split()
-    try:
-        if rtype in (_A, _AAAA):
-            ip = (ipaddress.IPv4Address if rtype == _A else ipaddress.IPv6Address)(value.strip())
-            return ip.packed, str(ip)
-        if rtype == _CAA:
-            flags, tag, rest = value.strip().split(None, 2)
-            data = _unquote(rest)
-            wire = bytes([_int(flags, 8), len(tag)]) + tag.encode() + data
-            return wire, f"{int(flags)} {tag} {_quote(data)}"
-        shapes = {_CNAME: "n", _NS: "n", _PTR: "n", _MX: "hn", _SRV: "hhhn", _SOA: "nniiiii"}
-        shape = shapes[rtype]
-        if len(f) != len(shape):
-            raise MessageError(f"expected {len(shape)} fields")
-        wire = b""
-        for kind, part in zip(shape, f, strict=True):
-            if kind == "n":
-                wire += _wire_name(_parse_name(part))
-            else:
-                wire += _int(part, 16 if kind == "h" else 32).to_bytes(2 if kind == "h" else 4)
-        text = " ".join(
-            _name_text(_parse_name(p), absolute=True) if k == "n" else str(int(p))
-            for k, p in zip(shape, f, strict=True)
-        )
-        return wire, text
-    except (ValueError, KeyError) as exc:
-        name = _TYPE_NAMES.get(rtype, str(rtype))
-        raise MessageError(f"bad {name} rdata {value!r}: {exc}") from None
-
-
-def _rdata_text(msg: bytes, rtype: int, off: int, end: int) -> str:
-    """Wire rdata (inside `msg`, for compressed names) -> presentation text."""
-    rdata = msg[off:end]
-    if rtype == _A and len(rdata) == 4:
-        return str(ipaddress.IPv4Address(rdata))
-    if rtype == _AAAA and len(rdata) == 16:
-        return str(ipaddress.IPv6Address(rdata))
-    if rtype == _TXT:
-        parts, i = [], 0
-        while i < len(rdata):
-            parts.append(_quote(rdata[i + 1 : i + 1 + rdata[i]]))
-            i += 1 + rdata[i]
-        return " ".join(parts)
-    if rtype == _CAA and len(rdata) >= 2:
-        tag = rdata[2 : 2 + rdata[1]].decode("ascii", "replace")
-        return f"{rdata[0]} {tag} {_quote(rdata[2 + rdata[1] :])}"
-    shape = {_CNAME: "n", _NS: "n", _PTR: "n", _MX: "hn", _SRV: "hhhn", _SOA: "nniiiii"}.get(rtype)
-    if shape is None:
-        return f"\\# {len(rdata)} {rdata.hex()}".rstrip()
-    fields = []
-    for kind in shape:
-        if kind == "n":
-            labels, off = _read_name(msg, off)
-            fields.append(_name_text(labels, absolute=True))
-        else:
-            size = 2 if kind == "h" else 4
-            fields.append(str(int.from_bytes(msg[off : off + size])))
-            off += size
-    return " ".join(fields)
-
-
-def _type_code(rtype: RecordType | int | str) -> int:
-    if isinstance(rtype, int):
-        return rtype
-    if isinstance(rtype, RecordType):
-        return rtype.value
-    try:
-        return _TYPES[rtype.strip().upper()]
-    except KeyError:
-        raise MessageError(f"unsupported record type {rtype!r}") from None
-
-
-# the wire codec for tests
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """A question: `name` in presentation form (case as sent, no trailing dot)."""
-
-    name: str
-    type: int
-    cls: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A resource record; `text` is the rdata in presentation form (names absolute)."""
-
-    name: str
-    type: int
-    cls: int
-    ttl: int
-    rdata: bytes
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A decoded DNS message."""
-
-    id: int
-    flags: int
-    questions: tuple[Question, ...]
-    answers: tuple[Record, ...]
-    authority: tuple[Record, ...]
-    additional: tuple[Record, ...]
-
-    @property
-    def rcode(self) -> int:
-        """The (non-extended) RCODE."""
-        return self.flags & 0xF
-
-    @property
-    def opcode(self) -> int:
-        """The OPCODE."""
-        return (self.flags >> 11) & 0xF
-
-    @property
-    def qr(self) -> bool:
-        """The message is a response."""
-        return bool(self.flags & _QR)
-
-    @property
-    def aa(self) -> bool:
-        """Authoritative answer."""
-        return bool(self.flags & _AA)
-
-    @property
-    def tc(self) -> bool:
-        """Truncated."""
-        return bool(self.flags & _TC)
-
-    @property
-    def rd(self) -> bool:
-        """Recursion desired."""
-        return bool(self.flags & _RD)
-
-    @property
-    def edns_size(self) -> int | None:
-        """The UDP payload size of the OPT record, None without EDNS."""
-        return next((r.cls for r in self.additional if r.type == _OPT), None)
-
-
-def encode_query(
-    name: str,
-    rtype: RecordType | int | str = "A",
-    *,
-    qid: int = 0,
-    rd: bool = True,
-    edns_size: int | None = None,
-) -> bytes:
-    """A query message for `name` (case kept) and `rtype`, with an OPT record if `edns_size`."""
-    header = struct.pack("!6H", qid, _RD if rd else 0, 1, 0, 0, 0 if edns_size is None else 1)
-    body = _wire_name(_parse_name(name)) + struct.pack("!HH", _type_code(rtype), 1)
-    if edns_size is not None:
-        body += b"\0" + struct.pack("!HHIH", _OPT, edns_size, 0, 0)
-    return header + body
-
-
-def _read_question(msg: bytes, off: int) -> tuple[_Labels, int, int, int]:
-    labels, off = _read_name(msg, off)
-    if off + 4 > len(msg):
-        raise MessageError("truncated question")
-    qtype, qclass = struct.unpack_from("!HH", msg, off)
-    return labels, qtype, qclass, off + 4
-
-
-def _read_rr(msg: bytes, off: int) -> tuple[_Labels, int, int, int, int, int]:
-    """-> owner, type, class, ttl, rdata offset, offset after the record."""
-    labels, off = _read_name(msg, off)
-    if off + 10 > len(msg):
-        raise MessageError("truncated record")
-    rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", msg, off)
-    if off + 10 + rdlen > len(msg):
-        raise MessageError("rdata runs past the end of the message")
-    return labels, rtype, rclass, ttl, off + 10, off + 10 + rdlen
-
-
-def decode_message(data: bytes) -> Message:
-    """Parse a DNS message; raises `MessageError` if it is not one."""
-    if len(data) < 12:
-        raise MessageError(f"message of {len(data)} bytes is shorter than a header")
-    qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
-    off = 12
-    questions = []
-    for _ in range(qd):
-        labels, qtype, qclass, off = _read_question(data, off)
-        questions.append(Question(_name_text(labels), qtype, qclass))
-    sections: list[list[Record]] = [[], [], []]
-    for section, count in zip(sections, (an, ns, ar), strict=True):
-        for _ in range(count):
-            labels, rtype, rclass, ttl, start, off = _read_rr(data, off)
-            try:
-                text = _rdata_text(data, rtype, start, off)
-            except (MessageError, IndexError):
-                text = f"\\# {off - start} {data[start:off].hex()}"
-            section.append(Record(_name_text(labels), rtype, rclass, ttl, data[start:off], text))
-    return Message(qid, flags, tuple(questions), *map(tuple, sections))
-
-
-# zone data
-
-
-@dataclass(frozen=True, slots=True)
-class _RR:
-    owner: _Labels
-    type: int
-    rdata: bytes
-    text: str
-    target: _Labels = ()  # a CNAME's target
-
-
-@dataclass
-class _ZoneData:
-    nodes: dict[_Labels, dict[int, list[_RR]]] = field(default_factory=dict)
-    ents: set[_Labels] = field(default_factory=set)  # every proper ancestor of an owner
-    soas: dict[_Labels, _RR] = field(default_factory=dict)
-
-
-def _compile(zone: Zone) -> _ZoneData:
-    data = _ZoneData()
-    spellings: dict[_Labels, _Labels] = {}
-    for owner_text, rrsets in zone.items():
-        owner = _parse_name(owner_text)
-        owner = spellings.setdefault(_key(owner), owner)  # the first spelling wins
-        node = data.nodes.setdefault(_key(owner), {})
-        for type_name, values in rrsets.items():
-            rtype = _type_code(type_name)
-            rrset = node.setdefault(rtype, [])
-            for value in [values] if isinstance(values, str | bytes) else values:
-                wire, text = _make_rdata(rtype, value)
-                target = _read_name(wire, 0)[0] if rtype == _CNAME else ()
-                rr = _RR(owner, rtype, wire, text, target)
-                if rr not in rrset:
-                    rrset.append(rr)
-            if not rrset:
-                del node[rtype]
-    for key, node in data.nodes.items():
-        data.ents.update(key[i:] for i in range(1, len(key) + 1))
-        if _SOA in node:
-            data.soas[key] = node[_SOA][0]
-    return data
-
-
-def _default_soa(origin: _Labels, ttl: int) -> _RR:
-    mname, rname = _wire_name((b"ns", *origin)), _wire_name((b"hostmaster", *origin))
-    wire = mname + rname + struct.pack("!5I", 1, 3600, 600, 86400, ttl)
-    return _RR(origin, _SOA, wire, _rdata_text(wire, _SOA, 0, len(wire)))
-
-
-def _soa_minimum(rr: _RR) -> int:
-    return int.from_bytes(rr.rdata[-4:])
-
-
-def to_zone_file(zone: Zone, origin: str, ttl: int = 300) -> str:
-    """Render the records of `zone` at or below `origin` as an RFC 1035 master file.
-
-    Names are absolute; an SOA is added at the origin when the zone has none there.
-    """
-    data = _compile(zone)
-    apex = _parse_name(origin)
-    okey = _key(apex)
-    lines = [f"$TTL {ttl}"]
-    if _SOA not in data.nodes.get(okey, {}):
-        soa = _default_soa(apex, ttl)
-        lines.append(f"{_name_text(apex, absolute=True)} {ttl} IN SOA {soa.text}")
-    for key in sorted(data.nodes, key=lambda k: k[::-1]):
-        if key[len(key) - len(okey) :] != okey:
-            continue
-        for rtype in sorted(data.nodes[key], key=lambda t: (t != _SOA, t)):
-            for rr in data.nodes[key][rtype]:
-                owner = _name_text(rr.owner, absolute=True)
-                lines.append(f"{owner} {ttl} IN {_TYPE_NAMES[rtype]} {rr.text}")
-    return "\n".join(lines) + "\n"
-
-
-# the server
 
 
 class Fault(enum.Enum):
@@ -545,7 +104,7 @@ class ReceivedQuery:
 
 @dataclass(slots=True)
 class _FaultRule:
-    name: _Labels | None
+    name: Labels | None
     fault: Fault
     delay: float
     remaining: int | None
@@ -568,14 +127,14 @@ class _Plan:
 class _Query:
     id: int
     flags: int
-    labels: _Labels
+    labels: Labels
     type: int
     cls: int
     edns: int | None
 
 
-def _name_key(name: str | None) -> _Labels | None:
-    return None if name is None else _key(_parse_name(name))
+def _name_key(name: str | None) -> Labels | None:
+    return None if name is None else folded(parse_name(name))
 
 
 class _UDPProtocol(asyncio.DatagramProtocol):
@@ -672,17 +231,17 @@ class LoopbackDNSServer:
         # Every random choice of the faults (LOSS, jitter, GARBAGE): the same `seed` and
         # the same queries in the same order give the same faults.
         self._random = random.Random(seed)
-        self._data = _compile(zone)
+        self._data = compile_zone(zone)
         if origin is None:
             keys = list(self._data.nodes)
-            common: _Labels = keys[0] if keys else ()
+            common: Labels = keys[0] if keys else ()
             for key in keys[1:]:
                 while common and key[len(key) - len(common) :] != common:
                     common = common[1:]
             apex = common
         else:
-            apex = _parse_name(origin)
-        self._default_soa = _default_soa(apex, ttl)
+            apex = parse_name(origin)
+        self._default_soa = default_soa(apex, ttl)
         self.queries: list[ReceivedQuery] = []
         self._faults: list[_FaultRule] = []
         self._lock = threading.Lock()
@@ -818,11 +377,11 @@ class LoopbackDNSServer:
         return sum(
             1
             for q in list(self.queries)
-            if (key is None or _key(_parse_name(q.name)) == key)
+            if (key is None or folded(parse_name(q.name)) == key)
             and (transport is None or q.transport == transport)
         )
 
-    def _take_fault(self, key: _Labels, transport: Transport) -> _FaultRule | None:
+    def _take_fault(self, key: Labels, transport: Transport) -> _FaultRule | None:
         with self._lock:
             rules = self._faults[::-1]
             for rule in [r for r in rules if r.name is not None] + [r for r in rules if not r.name]:
@@ -851,7 +410,7 @@ class LoopbackDNSServer:
     ) -> None:
         if type(self)._handle is LoopbackDNSServer._handle:
             plan = self._plan(data, transport, client)
-        else:  # a subclass that answers its own way (tests/test_wire.py has one)
+        else:  # a subclass that answers its own way (tests/test_codec.py has one)
             plan = _Plan(*self._handle(data, transport, client))
         reply = plan.reply
         if reply is None:
@@ -890,9 +449,9 @@ class LoopbackDNSServer:
         except (MessageError, struct.error):
             formerr = struct.pack("!6H", qid, _QR | (flags & 0x7900) | _FORMERR, 0, 0, 0, 0)
             return _Plan(formerr, 0.0)
-        name = _name_text(query.labels)
+        name = name_text(query.labels)
         self.queries.append(ReceivedQuery(transport, name, query.type, qid, client))
-        rule = self._take_fault(_key(query.labels), transport)
+        rule = self._take_fault(folded(query.labels), transport)
         if rule is None:
             fault, delay = None, 0.0
         else:
@@ -928,10 +487,10 @@ class LoopbackDNSServer:
         qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", data)
         if qd != 1:
             raise MessageError("a query must have exactly one question")
-        labels, qtype, qclass, off = _read_question(data, 12)
+        labels, qtype, qclass, off = read_question(data, 12)
         edns = None
         for i in range(an + ns + ar):
-            owner, rtype, rclass, _, _, off = _read_rr(data, off)
+            owner, rtype, rclass, _, _, off = read_rr(data, off)
             if rtype == _OPT:
                 if i < an + ns or owner or edns is not None:
                     raise MessageError("misplaced or repeated OPT record")
@@ -946,29 +505,29 @@ class LoopbackDNSServer:
         authority: list[bytes],
         *,
         tc: bool = False,
-        question: _Labels | None = None,
+        question: Labels | None = None,
     ) -> bytes:
         flags = _QR | _AA | (query.flags & 0x7900) | (_TC if tc else 0) | rcode
         edns = query.edns is not None
         header = struct.pack("!6H", query.id, flags, 1, len(answers), len(authority), int(edns))
-        qname = _wire_name(query.labels if question is None else question)
+        qname = wire_name(query.labels if question is None else question)
         opt = b"\0" + struct.pack("!HHIH", _OPT, _EDNS_SIZE, 0, 0) if edns else b""
         return b"".join([header, qname, struct.pack("!HH", query.type, query.cls)]) + b"".join(
             [*answers, *authority, opt]
         )
 
-    def _rr(self, owner: bytes, rr: _RR, ttl: int | None = None) -> bytes:
+    def _rr(self, owner: bytes, rr: RR, ttl: int | None = None) -> bytes:
         ttl = self.ttl if ttl is None else ttl
         return owner + struct.pack("!HHIH", rr.type, 1, ttl, len(rr.rdata)) + rr.rdata
 
-    def _soa_for(self, key: _Labels) -> bytes:
+    def _soa_for(self, key: Labels) -> bytes:
         soa = next(
             (self._data.soas[key[i:]] for i in range(len(key) + 1) if key[i:] in self._data.soas),
             self._default_soa,
         )
-        return self._rr(_wire_name(soa.owner), soa, min(self.ttl, _soa_minimum(soa)))
+        return self._rr(wire_name(soa.owner), soa, min(self.ttl, soa_minimum(soa)))
 
-    def _node(self, key: _Labels) -> dict[int, list[_RR]] | None:
+    def _node(self, key: Labels) -> dict[int, list[RR]] | None:
         """The records at `key`: its own, {} for an empty non-terminal, a wildcard's, or None."""
         node = self._data.nodes.get(key)
         if node is not None:
@@ -980,12 +539,12 @@ class LoopbackDNSServer:
                 return self._data.nodes.get((b"*", *key[i:]))
         return None
 
-    def _resolve(self, labels: _Labels, qtype: int) -> tuple[int, list[bytes], list[bytes]]:
+    def _resolve(self, labels: Labels, qtype: int) -> tuple[int, list[bytes], list[bytes]]:
         """-> rcode, answer records, authority records (wire), chasing CNAMEs in the zone."""
         answers: list[bytes] = []
         owner, seen = b"\xc0\x0c", set()  # the first owner points at the question
         for _ in range(self._max_chain):
-            key = _key(labels)
+            key = folded(labels)
             seen.add(key)
             node = self._node(key)
             if node is None:
@@ -998,76 +557,6 @@ class LoopbackDNSServer:
             cname = node[_CNAME][0]
             answers.append(self._rr(owner, cname))
             labels, owner = cname.target, cname.rdata
-            if _key(labels) in seen:
+            if folded(labels) in seen:
                 break
         return _NOERROR, answers, []
-
-
-@contextlib.contextmanager
-def serve_in_thread(
-    zone: Zone,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    ttl: int = 300,
-    origin: str | None = None,
-) -> Iterator[LoopbackDNSServer]:
-    """Run a started `LoopbackDNSServer` on its own event loop in a daemon thread."""
-    server = LoopbackDNSServer(zone, host=host, port=port, ttl=ttl, origin=origin)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="LoopbackDNSServer", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
-        try:
-            yield server
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
-
-
-# the demo zone
-
-EXAMPLE_ORIGIN = "example.test"
-_V6 = ipaddress.IPv6Address("2001:db8::1").reverse_pointer
-#: The zone of `resolver demo` (and the `dns_server` fixture): see examples/hosts.txt.
-EXAMPLE_ZONE: dict[str, dict[str, list[str | bytes]]] = {
-    "example.test": {
-        "SOA": ["ns1.example.test hostmaster.example.test 2024010101 3600 600 604800 300"],
-        "NS": ["ns1.example.test", "ns2.example.test"],
-        "A": ["192.0.2.1"],
-        "AAAA": ["2001:db8::1"],
-        "MX": ["10 mail.example.test", "20 mail2.example.test"],
-        "TXT": ["v=spf1 mx -all", 'say "hello", world'],
-        "CAA": ['0 issue "ca.example.net"', '0 iodef "mailto:security@example.test"'],
-    },
-    "ns1.example.test": {"A": ["192.0.2.53"]},
-    "ns2.example.test": {"AAAA": ["2001:db8::53"]},
-    "www.example.test": {"A": ["192.0.2.10", "192.0.2.11"]},
-    "v6only.example.test": {"AAAA": ["2001:db8::6"]},
-    "dual.example.test": {"A": ["192.0.2.20"], "AAAA": ["2001:db8::20"]},
-    "mail.example.test": {"A": ["192.0.2.25"], "AAAA": ["2001:db8::25"]},
-    "mail2.example.test": {"A": ["192.0.2.26"]},
-    "alias.example.test": {"CNAME": ["alias2.example.test"]},  # -> alias2 -> dual
-    "alias2.example.test": {"CNAME": ["dual.example.test"]},
-    "dangling.example.test": {"CNAME": ["missing.example.test"]},  # -> NXDOMAIN
-    "text.example.test": {"TXT": ["héllo wörld", b'\x00\xff"raw\\', "x" * 300]},
-    "_sip._tcp.example.test": {"SRV": ["10 60 5060 sip.example.test"]},
-    "sip.example.test": {"A": ["192.0.2.30"]},
-    "xn--bcher-kva.example.test": {"A": ["192.0.2.40"]},  # bücher.example.test
-    "*.wild.example.test": {"A": ["192.0.2.50"], "TXT": ["wildcard"]},
-    "2.0.192.in-addr.arpa": {
-        "SOA": ["ns1.example.test hostmaster.example.test 1 3600 600 604800 300"],
-        "NS": ["ns1.example.test"],
-    },
-    "1.2.0.192.in-addr.arpa": {"PTR": ["example.test"]},
-    "10.2.0.192.in-addr.arpa": {"PTR": ["www.example.test"]},
-    "8.b.d.0.1.0.0.2.ip6.arpa": {
-        "SOA": ["ns1.example.test hostmaster.example.test 1 3600 600 604800 300"],
-        "NS": ["ns1.example.test"],
-    },
-    _V6: {"PTR": ["example.test"]},
-}
