@@ -1,0 +1,536 @@
+"""A bench worker: one process sending its share of the plan and counting what comes back.
+
+    python -m resolver.bench.sender PLAN K N
+
+Its own small sender, not the resolver's engine: connected non-blocking UDP sockets,
+prebuilt query packets, replies matched by socket, message id and question, one epoll
+loop; no window of its own beyond the plan's, no retries unless the plan asks, no
+decoding unless answers are checked. The protocol with the parent is JSON lines: the
+worker prints `{"ready": ...}` when its sockets are open, waits for `go START` on stdin
+(START on the system-wide monotonic clock), then prints every interval's tally as it
+ends, every ramp step's once all its queries are done, and `{"done": ...}` last. `stop`
+on stdin (or its end) stops the sending; what is in flight is still waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import zlib
+from collections import deque
+from pathlib import Path
+from typing import Any, TextIO
+
+from resolver.bench.expect import outcome
+from resolver.bench.plan import Mode, Plan
+from resolver.bench.stats import BUCKETS, Histogram, Tally
+from resolver.wire import WireError, build_query, decode_reply
+
+__all__ = ["Worker", "main"]
+
+_FREE, _WAITING, _EXPIRED = 0, 1, 2  # the state of a message id of a socket
+_IDS = 65536
+_RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED")
+_EXAMPLES = 5  # wrong answers described in full
+_SNDBUF = _RCVBUF = 4 << 20
+
+
+def _rcode_name(code: int) -> str:
+    return _RCODES[code] if code < len(_RCODES) else f"RCODE{code}"
+
+
+class Worker:
+    """One worker's run of a plan (see the module docstring)."""
+
+    def __init__(self, plan: Plan, k: int, out: TextIO) -> None:
+        self.plan, self.k, self.out = plan, k, out
+        self.sockets: list[socket.socket] = []
+        self.server_of: list[int] = []  # socket -> index of its server
+        for _ in range(plan.sockets):
+            for s, (host, port) in enumerate(plan.servers):
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                for option, size in ((socket.SO_SNDBUF, _SNDBUF), (socket.SO_RCVBUF, _RCVBUF)):
+                    with contextlib.suppress(OSError):  # the default buffer then
+                        sock.setsockopt(socket.SOL_SOCKET, option, size)
+                sock.connect((host, port))
+                sock.setblocking(False)
+                self.sockets.append(sock)
+                self.server_of.append(s)
+        # The packet of each question without its 2-octet id, and the question section
+        # a reply must echo (name, type, class IN).
+        edns = plan.edns
+        self.templates = [
+            build_query(0, wire, qtype, edns_payload=edns)[2:] for wire, qtype in plan.questions
+        ]
+        self.echo = [wire + qtype.to_bytes(2, "big") + b"\0\1" for wire, qtype in plan.questions]
+        self.stop = False
+        self.examples: list[dict[str, Any]] = []
+        self.calibrated: dict[int, str] = {}
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def run(self, start: float, control: int | None) -> None:
+        """Send from `start` (monotonic clock) until the plan or `stop` ends it, then wait
+        for what is in flight; report as it goes. `control`: a file descriptor whose
+        line `stop` (or end) stops the sending."""
+        plan = self.plan
+        schedule = plan.schedule
+        mode = schedule.mode
+        open_loop = schedule.open_loop
+        stepping = mode is Mode.RAMP
+        workers, k = plan.workers, self.k
+        sequence = plan.sequence
+        pass_length = len(sequence)
+        total = schedule.queries(pass_length)
+        duration = schedule.duration
+        end_at = start + duration if duration is not None else None
+        timeout, tries, late = plan.timeout, plan.tries, plan.late
+        interval = plan.interval
+        expected = plan.expected
+        calibrate = plan.calibrate
+        checking = expected is not None or calibrate
+        time_of = schedule.time_of
+        step_of = schedule.step_of
+        window = schedule.window // workers + (k < schedule.window % workers)
+        templates, echo = self.templates, self.echo
+        socks = self.sockets
+        nsocks = len(socks)
+        server_of = self.server_of
+        nservers = len(plan.servers)
+        sends = [s.send for s in socks]
+        recvs = [s.recv for s in socks]
+        fd_index = {s.fileno(): i for i, s in enumerate(socks)}
+        poller = select.epoll()
+        for s in socks:
+            poller.register(s.fileno(), select.EPOLLIN)
+        if control is not None:
+            poller.register(control, select.EPOLLIN)
+        ids = [id_.to_bytes(2, "big") for id_ in range(_IDS)]
+        free = [deque(range(_IDS)) for _ in socks]
+        # Per slot (socket * 65536 + id): state, question, start time (the scheduled time
+        # in open loop, the first send in closed loop), generation, tries made, step.
+        slots = nsocks * _IDS
+        state = bytearray(slots)
+        s_question = [0] * slots
+        s_start = [0.0] * slots
+        s_gen = [0] * slots
+        s_tries = [0] * slots
+        s_step = [0] * slots if stepping else []
+        s_number = [0] * slots  # the query's number, for the server it goes to
+        expiring: deque[tuple[float, int, int]] = deque()  # (deadline, slot, generation)
+        releasing: deque[tuple[float, int]] = deque()  # (when, slot) of expired ids
+        # Retries due: (question, query number, start time, tries made).
+        resend: deque[tuple[int, int, float, int]] = deque()
+
+        clock = time.monotonic
+        cpu_clock = time.process_time
+
+        # This interval's counters (flushed into a Tally at each boundary).
+        sent = retried = answered = lost = late_replies = unexpected = 0
+        truncated = checked = wrong = send_full = no_id = unreachable = 0
+        rc = [0] * 16
+        hist = [0] * BUCKETS
+        hmax = 0.0
+        lag = [0] * BUCKETS
+        lag_max = 0.0
+        srv_sent = [0] * nservers
+        srv_answered = [0] * nservers
+        srv_lost = [0] * nservers
+        # Ramp steps: per step, counters of the queries scheduled in it.
+        n_steps = len(schedule.steps)
+        st_tally = [Tally() for _ in range(n_steps)]
+        st_open = [0] * n_steps  # queries of the step not yet answered or lost
+        st_sent = [0] * n_steps
+        st_reported = 0
+        firsts = schedule.firsts
+
+        number = k  # the next query number of this worker
+        local = 0  # queries this worker has sent: picks the socket
+        outstanding = 0
+        sending = True
+        interval_index = 0
+        tick_end = start + interval
+        cpu_mark = cpu_clock()
+        wall_mark = start
+        last_reply = start
+
+        def flush(now: float, final: bool = False) -> None:
+            nonlocal sent, retried, answered, lost, late_replies, unexpected, truncated
+            nonlocal checked, wrong, send_full, no_id, unreachable, rc, hist, hmax, lag, lag_max
+            nonlocal srv_sent, srv_answered, srv_lost, interval_index, cpu_mark, wall_mark
+            tally = Tally()
+            c = tally.counts
+            c["sent"], c["retried"], c["answered"], c["lost"] = sent, retried, answered, lost
+            c["late"], c["unexpected"], c["truncated"] = late_replies, unexpected, truncated
+            c["checked"], c["wrong"], c["send_full"], c["no_id"] = checked, wrong, send_full, no_id
+            c["unreachable"] = unreachable
+            for code, n in enumerate(rc):
+                if n:
+                    tally.rcodes[_rcode_name(code)] = n
+            tally.latency = Histogram(hist, hmax)
+            tally.lag = Histogram(lag, lag_max)
+            for s_index, (host, port) in enumerate(plan.servers):
+                tally.servers[_server_name(host, port)] = [
+                    srv_sent[s_index],
+                    srv_answered[s_index],
+                    srv_lost[s_index],
+                ]
+            cpu = cpu_clock()
+            tally.cpu, tally.wall = cpu - cpu_mark, now - wall_mark
+            cpu_mark, wall_mark = cpu, now
+            record: dict[str, Any] = {"interval": interval_index, "tally": tally.to_json()}
+            if final:
+                record["end"] = now - start
+            self.emit(record)
+            interval_index += 1
+            sent = retried = answered = lost = late_replies = unexpected = 0
+            truncated = checked = wrong = send_full = no_id = unreachable = 0
+            rc = [0] * 16
+            hist = [0] * BUCKETS
+            hmax = 0.0
+            lag = [0] * BUCKETS
+            lag_max = 0.0
+            srv_sent = [0] * nservers
+            srv_answered = [0] * nservers
+            srv_lost = [0] * nservers
+
+        def report_steps() -> None:
+            nonlocal st_reported
+            while st_reported < n_steps and (number >= firsts[st_reported + 1] or not sending):
+                if st_open[st_reported]:
+                    break
+                tally = st_tally[st_reported]
+                tally.counts["sent"] = st_sent[st_reported]
+                self.emit({"step": st_reported, "tally": tally.to_json()})
+                st_reported += 1
+
+        wait_start = start - clock()
+        if wait_start > 0:
+            time.sleep(wait_start)
+        next_due: float | None = None
+        if open_loop:
+            due = time_of(number, pass_length)
+            next_due = None if due is None else start + due
+        while True:
+            now = clock()
+            if now >= tick_end:
+                while now >= tick_end:
+                    flush(tick_end)
+                    tick_end += interval
+            # Sending: retries first, then new queries as the schedule or window allows.
+            if sending and (
+                self.stop
+                or (total is not None and number >= total)
+                or (end_at is not None and not open_loop and now >= end_at)
+            ):
+                sending = False
+            blocked = False  # a full socket buffer, or no free id: try again a moment later
+            while resend and (open_loop or outstanding < window):
+                question, qnumber, begun, made = resend[0]
+                sock_i = local % nsocks
+                queue = free[sock_i]
+                if not queue:
+                    no_id += 1
+                    blocked = True
+                    break
+                id_ = queue.popleft()
+                try:
+                    sends[sock_i](ids[id_] + templates[question])
+                except BlockingIOError:
+                    queue.appendleft(id_)
+                    send_full += 1
+                    blocked = True
+                    break
+                except ConnectionRefusedError:  # an ICMP error of an earlier send
+                    queue.appendleft(id_)
+                    unreachable += 1
+                    continue
+                resend.popleft()
+                slot = sock_i * _IDS + id_
+                state[slot] = _WAITING
+                s_question[slot] = question
+                s_start[slot] = begun
+                gen = s_gen[slot] = s_gen[slot] + 1
+                s_tries[slot] = made + 1
+                s_number[slot] = qnumber
+                if stepping:
+                    s_step[slot] = step_of(qnumber)
+                expiring.append((now + timeout, slot, gen))
+                retried += 1
+                outstanding += 1
+                local += 1
+            while sending:
+                if open_loop:
+                    if next_due is None or next_due > now:
+                        break
+                    if end_at is not None and next_due >= end_at:
+                        sending = False
+                        break
+                    begun = next_due
+                elif outstanding >= window:
+                    break
+                else:
+                    begun = now
+                sock_i = local % nsocks
+                queue = free[sock_i]
+                if not queue:
+                    for other in range(1, nsocks):  # another socket may have one
+                        queue = free[(sock_i + other) % nsocks]
+                        if queue:
+                            sock_i = (sock_i + other) % nsocks
+                            break
+                    else:
+                        no_id += 1
+                        if not open_loop:
+                            blocked = True
+                            break
+                        number += workers  # skipped: the schedule goes on
+                        due = time_of(number, pass_length)
+                        next_due = None if due is None else start + due
+                        if total is not None and number >= total:
+                            sending = False
+                        continue
+                question = sequence[number % pass_length]
+                id_ = queue.popleft()
+                try:
+                    sends[sock_i](ids[id_] + templates[question])
+                except BlockingIOError:
+                    queue.appendleft(id_)
+                    send_full += 1
+                    blocked = True
+                    break
+                except ConnectionRefusedError:  # an ICMP error of an earlier send
+                    queue.appendleft(id_)
+                    unreachable += 1
+                    continue
+                slot = sock_i * _IDS + id_
+                state[slot] = _WAITING
+                s_question[slot] = question
+                s_start[slot] = begun
+                gen = s_gen[slot] = s_gen[slot] + 1
+                s_tries[slot] = 1
+                s_number[slot] = number
+                expiring.append((now + timeout, slot, gen))
+                srv_sent[server_of[sock_i]] += 1
+                sent += 1
+                outstanding += 1
+                local += 1
+                if open_loop:
+                    late_by = now - begun
+                    us = int(late_by * 1e6)
+                    if us < 128:
+                        lag[us] += 1
+                    else:
+                        e = us.bit_length() - 7
+                        lag[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
+                    if late_by > lag_max:
+                        lag_max = late_by
+                if stepping:
+                    step = s_step[slot] = step_of(number)
+                    st_sent[step] += 1
+                    st_open[step] += 1
+                number += workers
+                if total is not None and number >= total:
+                    sending = False
+                elif open_loop:
+                    due = time_of(number, pass_length)
+                    next_due = None if due is None else start + due
+            if not sending and not outstanding and not resend:
+                break
+            # Waiting: for a reply, the next due query, the next timeout or the tick.
+            wait = tick_end - now
+            if expiring:
+                wait = min(wait, expiring[0][0] - now)
+            if sending:
+                if open_loop and next_due is not None:
+                    wait = min(wait, next_due - now)
+                elif not open_loop and end_at is not None:
+                    wait = min(wait, end_at - now)
+            if blocked:
+                wait = min(wait, 0.001)
+            elif resend and (open_loop or outstanding < window):
+                wait = 0.0
+            events = poller.poll(max(wait, 0.0))
+            now = clock()
+            for fd, _ in events:
+                sock_i = fd_index.get(fd, -1)
+                if sock_i < 0:
+                    if _control_says_stop(fd):
+                        self.stop = True
+                    continue
+                recv = recvs[sock_i]
+                base = sock_i * _IDS
+                while True:
+                    try:
+                        reply = recv(4096)
+                    except BlockingIOError:
+                        break
+                    except ConnectionRefusedError:
+                        unreachable += 1
+                        continue
+                    if len(reply) < 12:
+                        unexpected += 1
+                        continue
+                    slot = base + (reply[0] << 8 | reply[1])
+                    status = state[slot]
+                    if status == _FREE or not reply[2] & 0x80:
+                        unexpected += 1
+                        continue
+                    question = s_question[slot]
+                    asked = echo[question]
+                    if not reply.startswith(asked, 12) and (
+                        reply[12 : 12 + len(asked)].lower() != asked.lower()
+                    ):
+                        unexpected += 1
+                        continue
+                    if status == _EXPIRED:
+                        late_replies += 1
+                        continue
+                    # An answer, in time.
+                    state[slot] = _FREE
+                    free[sock_i].append(slot - base)
+                    outstanding -= 1
+                    answered += 1
+                    last_reply = now
+                    srv_answered[server_of[sock_i]] += 1
+                    elapsed = now - s_start[slot]
+                    us = int(elapsed * 1e6)
+                    if us < 128:
+                        hist[us] += 1
+                    else:
+                        e = us.bit_length() - 7
+                        hist[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
+                    if elapsed > hmax:
+                        hmax = elapsed
+                    code = reply[3] & 0x0F
+                    rc[code] += 1
+                    if reply[2] & 0x02:
+                        truncated += 1
+                    elif checking:
+                        got = self._outcome(reply, question)
+                        if calibrate:
+                            self.calibrated[question] = got
+                        elif expected is not None:
+                            want = expected[question]
+                            if want >= 0:
+                                checked += 1
+                                if zlib.crc32(got.encode()) != want:
+                                    wrong += 1
+                                    if len(self.examples) < _EXAMPLES:
+                                        self.examples.append({"question": question, "got": got})
+                    if stepping:
+                        step = s_step[slot]
+                        st_open[step] -= 1
+                        st = st_tally[step]
+                        st.counts["answered"] += 1
+                        st.latency.add(elapsed)
+                        st.rcodes[_rcode_name(code)] += 1
+            # Timeouts: a lost query, or another try.
+            while expiring and expiring[0][0] <= now:
+                _, slot, gen = expiring.popleft()
+                if state[slot] != _WAITING or s_gen[slot] != gen:
+                    continue
+                state[slot] = _EXPIRED
+                releasing.append((now + late, slot))
+                outstanding -= 1
+                qnumber = s_number[slot]
+                if s_tries[slot] < tries:
+                    resend.append((s_question[slot], qnumber, s_start[slot], s_tries[slot]))
+                    continue
+                lost += 1
+                srv_lost[server_of[slot // _IDS]] += 1
+                if stepping:
+                    step = s_step[slot]
+                    st_open[step] -= 1
+                    st_tally[step].counts["lost"] += 1
+            while releasing and (releasing[0][0] <= now or not free[releasing[0][1] // _IDS]):
+                _, slot = releasing.popleft()
+                state[slot] = _FREE
+                free[slot // _IDS].append(slot % _IDS)
+            if stepping and st_reported < n_steps:
+                report_steps()
+        now = clock()
+        flush(now, final=True)
+        if stepping:
+            sending = False
+            report_steps()
+        done: dict[str, Any] = {
+            "done": True,
+            "last_reply": last_reply - start,
+            "examples": self.examples,
+        }
+        if calibrate:
+            done["calibrated"] = {str(q): got for q, got in self.calibrated.items()}
+        self.emit(done)
+
+    def _outcome(self, reply: bytes, question: int) -> str:
+        wire, qtype = self.plan.questions[question]
+        try:
+            decoded = decode_reply(reply, wire, qtype)
+        except WireError as exc:
+            return f"UNDECODABLE|{exc}|"
+        return outcome(decoded.rcode, decoded.answers, decoded.cnames, qtype)
+
+
+def _server_name(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _control_says_stop(fd: int) -> bool:
+    """Whether the parent's control pipe says stop (a `stop` line, or its end)."""
+    try:
+        data = os.read(fd, 4096)
+    except BlockingIOError:
+        return False
+    return not data or b"stop" in data
+
+
+def _read_line(fd: int) -> str:
+    """One line from `fd`, read unbuffered (what follows stays in the pipe)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The worker process: `PLAN K N`; see the module docstring."""
+    args = sys.argv[1:] if argv is None else argv
+    path, k = Path(args[0]), int(args[1])
+    # Ctrl-C reaches the whole process group: the parent decides and says `stop`.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    plan = Plan.load(path)
+    out = sys.stdout
+    try:
+        worker = Worker(plan, k, out)
+    except OSError as exc:
+        out.write(json.dumps({"error": f"cannot open a socket: {exc.strerror or exc}"}) + "\n")
+        return 1
+    worker.emit({"ready": k})
+    control = sys.stdin.fileno()
+    line = _read_line(control).split()
+    if len(line) != 2 or line[0] != "go":
+        return 0  # the parent gave up before the start
+    os.set_blocking(control, False)
+    try:
+        worker.run(float(line[1]), control)
+    except OSError as exc:
+        worker.emit({"error": f"sending failed: {exc.strerror or exc}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
