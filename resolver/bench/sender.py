@@ -344,8 +344,9 @@ class Worker:
                 elif open_loop:
                     due = time_of(number, pass_length)
                     next_due = None if due is None else start + due
-            if not sending and not outstanding and not resend:
-                break
+            draining = not sending and not outstanding and not resend
+            if draining and (not releasing or releasing[-1][0] <= now):
+                break  # done, and no late reply is still counted
             # Waiting: for a reply, the next due query, the next timeout or the tick.
             wait = tick_end - now
             if expiring:
@@ -355,6 +356,8 @@ class Worker:
                     wait = min(wait, next_due - now)
                 elif not open_loop and end_at is not None:
                     wait = min(wait, end_at - now)
+            if draining:
+                wait = min(wait, releasing[-1][0] - now)
             if blocked:
                 wait = min(wait, 0.001)
             elif resend and (open_loop or outstanding < window):

@@ -69,6 +69,8 @@ class Histogram:
         if not total:
             return None
         rank = max(1, -(-p * total // 100))
+        if rank >= total:
+            return self.max
         seen = 0
         for i, n in enumerate(self.counts):
             seen += n
