@@ -2,16 +2,17 @@
 
 Queries are numbered in one global order; worker `k` of `n` sends numbers `k`, `k + n`,
 `k + 2n`, ... so the workers together keep the whole schedule. Query `j` asks question
-`sequence[j % len(sequence)]` (the list asked again and again) and is due at
-`Schedule.time_of(j)` seconds after the start (None: as soon as the window has room).
+`sequence[j % len(sequence)]` (the list asked again and again); in open loop it is due at
+the time `Schedule.dues` gives it, in closed loop as soon as the window has room.
 """
 
 from __future__ import annotations
 
-import bisect
 import enum
+import itertools
 import pickle
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,27 +67,31 @@ class Schedule:
             return None
         return pass_length
 
-    def time_of(self, j: int, pass_length: int) -> float | None:
-        """Seconds after the start at which query `j` is due (None: closed loop)."""
-        mode = self.mode
-        if mode is Mode.RATE:
-            return j / self.rate
-        if mode is Mode.RAMP:
-            step = bisect.bisect_right(self.firsts, j) - 1
-            return step * self.step_seconds + (j - self.firsts[step]) / self.steps[step]
-        if mode is Mode.REPLAY:
+    def dues(self, k: int, workers: int, pass_length: int) -> Iterator[tuple[int, float]]:
+        """Open loop: worker `k`'s query numbers and when each is due (seconds after the
+        start), in order, to the end of the schedule."""
+        limit = self.queries(pass_length)
+        if self.mode is Mode.RAMP:
+            for step, rate in enumerate(self.steps):
+                first, end = self.firsts[step], self.firsts[step + 1]
+                t0 = step * self.step_seconds
+                for number in range(first + (k - first) % workers, end, workers):
+                    yield number, t0 + (number - first) / rate
+            return
+        numbers = itertools.count(k, workers) if limit is None else range(k, limit, workers)
+        if self.mode is Mode.RATE:
+            rate = self.rate
+            for number in numbers:
+                yield number, number / rate
+        elif self.mode is Mode.REPLAY:
             assert self.offsets is not None
-            lap, i = divmod(j, pass_length)
-            return lap * self.period + self.offsets[i]
-        return None
-
-    def step_of(self, j: int) -> int:
-        """RAMP: the step query `j` belongs to."""
-        return bisect.bisect_right(self.firsts, j) - 1
-
-    def step_queries(self, step: int) -> int:
-        """RAMP: how many queries step `step` sends."""
-        return self.firsts[step + 1] - self.firsts[step]
+            offsets, period, duration = self.offsets, self.period, self.duration
+            for number in numbers:
+                lap, i = divmod(number, pass_length)
+                due = lap * period + offsets[i]
+                if duration is not None and due >= duration:
+                    return
+                yield number, due
 
 
 def _ceil(x: float) -> int:
@@ -103,8 +108,10 @@ class Plan:
     sequence: array[int]
     schedule: Schedule
     workers: int = 1
-    #: Sockets per server and worker (each its own source port and 65,536 message ids).
+    #: Sockets per server and worker that queries go round (each its own source port and
+    #: 65,536 message ids), and more used only when those have no free id.
     sockets: int = 1
+    spare_sockets: int = 0
     timeout: float = 2.0
     tries: int = 1
     interval: float = 1.0

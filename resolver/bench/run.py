@@ -177,9 +177,11 @@ class Bench:
             raise ResolverError(
                 f"-c {config.window} is fewer queries outstanding than --workers {workers}"
             )
-        sockets = config.sockets or auto_sockets(config, schedule, workers)
+        needed = auto_sockets(config, schedule, workers)
+        sockets = config.sockets or 1
+        spare = max(0, needed - sockets)
         result = BenchResult(
-            settings=self._settings(schedule, workload, workers, sockets),
+            settings=self._settings(schedule, workload, workers, sockets, spare),
             machine=machine(),
         )
         result.notes += workload.warnings
@@ -196,6 +198,7 @@ class Bench:
                 schedule=schedule,
                 workers=workers,
                 sockets=sockets,
+                spare_sockets=spare,
                 timeout=config.timeout,
                 tries=config.tries,
                 interval=config.interval,
@@ -223,7 +226,7 @@ class Bench:
         return result
 
     def _settings(
-        self, schedule: Schedule, workload: Workload, workers: int, sockets: int
+        self, schedule: Schedule, workload: Workload, workers: int, sockets: int, spare: int
     ) -> dict[str, Any]:
         c = self.config
         return {
@@ -240,6 +243,7 @@ class Bench:
             "tries": c.tries,
             "workers": workers,
             "sockets": sockets,
+            "spare_sockets": spare,
             "interval": c.interval,
             "files": c.files,
             "questions": len(workload.questions),
@@ -266,6 +270,7 @@ class Bench:
             schedule=Schedule(Mode.RATE, rate=rate),
             workers=1,
             sockets=plan.sockets,
+            spare_sockets=plan.spare_sockets,
             timeout=plan.timeout,
             tries=3,
             interval=max(plan.interval, 1.0),
@@ -512,8 +517,8 @@ def auto_workers(config: BenchConfig, servers: Sequence[tuple[str, int]]) -> int
 
 
 def auto_sockets(config: BenchConfig, schedule: Schedule, workers: int) -> int:
-    """Sockets per server and worker: enough message ids for the queries that can be
-    outstanding (or reserved after their timeout) at once."""
+    """Sockets per server and worker that give enough message ids for the queries that
+    can be outstanding (or reserved after their timeout) at once."""
     top = _top_rate(config)
     if top is None or schedule.mode is Mode.CLOSED:
         need = config.window / workers + 1000

@@ -52,7 +52,7 @@ class Worker:
         self.plan, self.k, self.out = plan, k, out
         self.sockets: list[socket.socket] = []
         self.server_of: list[int] = []  # socket -> index of its server
-        for _ in range(plan.sockets):
+        for _ in range(plan.sockets + plan.spare_sockets):
             for s, (host, port) in enumerate(plan.servers):
                 family = socket.AF_INET6 if ":" in host else socket.AF_INET
                 sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -80,32 +80,34 @@ class Worker:
 
     def run(self, start: float, control: int | None) -> None:
         """Send from `start` (monotonic clock) until the plan or `stop` ends it, then wait
-        for what is in flight; report as it goes. `control`: a file descriptor whose
-        line `stop` (or end) stops the sending."""
+        for what is in flight and for late replies; report as it goes. `control`: a file
+        descriptor whose line `stop` (or end) stops the sending.
+
+        One loop, its state in locals (this is the hot path): send what is due (retries
+        first), wait for replies or the next due time, match replies, expire timeouts.
+        """
         plan = self.plan
         schedule = plan.schedule
-        mode = schedule.mode
         open_loop = schedule.open_loop
-        stepping = mode is Mode.RAMP
+        stepping = schedule.mode is Mode.RAMP
         workers, k = plan.workers, self.k
         sequence = plan.sequence
         pass_length = len(sequence)
         total = schedule.queries(pass_length)
         duration = schedule.duration
-        end_at = start + duration if duration is not None else None
+        end_at = start + duration if duration is not None and not open_loop else None
         timeout, tries, late = plan.timeout, plan.tries, plan.late
         interval = plan.interval
         expected = plan.expected
         calibrate = plan.calibrate
         checking = expected is not None or calibrate
-        time_of = schedule.time_of
-        step_of = schedule.step_of
         window = schedule.window // workers + (k < schedule.window % workers)
         templates, echo = self.templates, self.echo
         socks = self.sockets
         nsocks = len(socks)
-        server_of = self.server_of
         nservers = len(plan.servers)
+        rotation = plan.sockets * nservers  # the sockets queries go round
+        server_of = self.server_of
         sends = [s.send for s in socks]
         recvs = [s.recv for s in socks]
         fd_index = {s.fileno(): i for i, s in enumerate(socks)}
@@ -116,20 +118,15 @@ class Worker:
             poller.register(control, select.EPOLLIN)
         ids = [id_.to_bytes(2, "big") for id_ in range(_IDS)]
         free = [deque(range(_IDS)) for _ in socks]
-        # Per slot (socket * 65536 + id): state, question, start time (the scheduled time
-        # in open loop, the first send in closed loop), generation, tries made, step.
-        slots = nsocks * _IDS
-        state = bytearray(slots)
-        s_question = [0] * slots
-        s_start = [0.0] * slots
-        s_gen = [0] * slots
-        s_tries = [0] * slots
-        s_step = [0] * slots if stepping else []
-        s_number = [0] * slots  # the query's number, for the server it goes to
-        expiring: deque[tuple[float, int, int]] = deque()  # (deadline, slot, generation)
+        # Per slot (socket * 65536 + id): its state, and the query it carries as
+        # (question, start, number, tries made, step); start is the scheduled time in open
+        # loop and the first send in closed loop. An expiry entry holds that same tuple:
+        # still there, the attempt is still the one the entry was made for.
+        state = bytearray(nsocks * _IDS)
+        s_info: list[tuple[int, float, int, int, int] | None] = [None] * (nsocks * _IDS)
+        expiring: deque[tuple[float, int, tuple[int, float, int, int, int]]] = deque()
         releasing: deque[tuple[float, int]] = deque()  # (when, slot) of expired ids
-        # Retries due: (question, query number, start time, tries made).
-        resend: deque[tuple[int, int, float, int]] = deque()
+        resend: deque[tuple[int, float, int, int, int]] = deque()  # retries due
 
         clock = time.monotonic
         cpu_clock = time.process_time
@@ -145,15 +142,18 @@ class Worker:
         srv_sent = [0] * nservers
         srv_answered = [0] * nservers
         srv_lost = [0] * nservers
-        # Ramp steps: per step, counters of the queries scheduled in it.
+        # Ramp steps: the counters of the queries scheduled in each.
         n_steps = len(schedule.steps)
-        st_tally = [Tally() for _ in range(n_steps)]
-        st_open = [0] * n_steps  # queries of the step not yet answered or lost
-        st_sent = [0] * n_steps
-        st_reported = 0
         firsts = schedule.firsts
+        st_sent, st_answered, st_lost = [0] * n_steps, [0] * n_steps, [0] * n_steps
+        st_open = [0] * n_steps  # queries of the step neither answered nor lost yet
+        st_hist: list[list[int]] = [[] for _ in range(n_steps)]
+        st_rc = [[0] * 16 for _ in range(n_steps)]
+        st_max = [0.0] * n_steps
+        st_reported = 0
+        step = 0  # the step of the next query
+        step_end = firsts[1] if stepping else 0
 
-        number = k  # the next query number of this worker
         local = 0  # queries this worker has sent: picks the socket
         outstanding = 0
         sending = True
@@ -173,16 +173,14 @@ class Worker:
             c["late"], c["unexpected"], c["truncated"] = late_replies, unexpected, truncated
             c["checked"], c["wrong"], c["send_full"], c["no_id"] = checked, wrong, send_full, no_id
             c["unreachable"] = unreachable
-            for code, n in enumerate(rc):
-                if n:
-                    tally.rcodes[_rcode_name(code)] = n
+            tally.rcodes.update({_rcode_name(code): n for code, n in enumerate(rc) if n})
             tally.latency = Histogram(hist, hmax)
             tally.lag = Histogram(lag, lag_max)
-            for s_index, (host, port) in enumerate(plan.servers):
+            for i, (host, port) in enumerate(plan.servers):
                 tally.servers[_server_name(host, port)] = [
-                    srv_sent[s_index],
-                    srv_answered[s_index],
-                    srv_lost[s_index],
+                    srv_sent[i],
+                    srv_answered[i],
+                    srv_lost[i],
                 ]
             cpu = cpu_clock()
             tally.cpu, tally.wall = cpu - cpu_mark, now - wall_mark
@@ -204,47 +202,58 @@ class Worker:
             srv_lost = [0] * nservers
 
         def report_steps() -> None:
+            """Each step whose queries are all sent and all answered or lost."""
             nonlocal st_reported
-            while st_reported < n_steps and (number >= firsts[st_reported + 1] or not sending):
-                if st_open[st_reported]:
+            while st_reported < n_steps and (step > st_reported or not sending):
+                i = st_reported
+                if st_open[i]:
                     break
-                tally = st_tally[st_reported]
-                tally.counts["sent"] = st_sent[st_reported]
-                self.emit({"step": st_reported, "tally": tally.to_json()})
+                tally = Tally()
+                tally.counts.update(sent=st_sent[i], answered=st_answered[i], lost=st_lost[i])
+                if st_hist[i]:
+                    tally.latency = Histogram(st_hist[i], st_max[i])
+                tally.rcodes.update({_rcode_name(c): n for c, n in enumerate(st_rc[i]) if n})
+                self.emit({"step": i, "tally": tally.to_json()})
+                st_hist[i] = []
                 st_reported += 1
 
+        dues = schedule.dues(k, workers, pass_length) if open_loop else None
+        number, due = k, 0.0  # the next query, and (open loop) when it is due
+        if dues is not None:
+            upcoming = next(dues, None)
+            if upcoming is None:
+                sending = False
+            else:
+                number, due = upcoming[0], start + upcoming[1]
+        elif total is not None and number >= total:
+            sending = False
         wait_start = start - clock()
         if wait_start > 0:
             time.sleep(wait_start)
-        next_due: float | None = None
-        if open_loop:
-            due = time_of(number, pass_length)
-            next_due = None if due is None else start + due
+
         while True:
             now = clock()
-            if now >= tick_end:
-                while now >= tick_end:
-                    flush(tick_end)
-                    tick_end += interval
-            # Sending: retries first, then new queries as the schedule or window allows.
-            if sending and (
-                self.stop
-                or (total is not None and number >= total)
-                or (end_at is not None and not open_loop and now >= end_at)
-            ):
+            while now >= tick_end:
+                flush(tick_end)
+                tick_end += interval
+            if sending and (self.stop or (end_at is not None and now >= end_at)):
                 sending = False
             blocked = False  # a full socket buffer, or no free id: try again a moment later
+            # Retries first, then new queries, as the schedule or the window allows.
             while resend and (open_loop or outstanding < window):
-                question, qnumber, begun, made = resend[0]
-                sock_i = local % nsocks
+                info = resend[0]
+                sock_i = local % rotation
                 queue = free[sock_i]
                 if not queue:
-                    no_id += 1
-                    blocked = True
-                    break
+                    sock_i = _spare(free, sock_i, nservers)
+                    if sock_i < 0:
+                        no_id += 1
+                        blocked = True
+                        break
+                    queue = free[sock_i]
                 id_ = queue.popleft()
                 try:
-                    sends[sock_i](ids[id_] + templates[question])
+                    sends[sock_i](ids[id_] + templates[info[0]])
                 except BlockingIOError:
                     queue.appendleft(id_)
                     send_full += 1
@@ -257,104 +266,93 @@ class Worker:
                 resend.popleft()
                 slot = sock_i * _IDS + id_
                 state[slot] = _WAITING
-                s_question[slot] = question
-                s_start[slot] = begun
-                gen = s_gen[slot] = s_gen[slot] + 1
-                s_tries[slot] = made + 1
-                s_number[slot] = qnumber
-                if stepping:
-                    s_step[slot] = step_of(qnumber)
-                expiring.append((now + timeout, slot, gen))
+                s_info[slot] = info
+                expiring.append((now + timeout, slot, info))
                 retried += 1
                 outstanding += 1
                 local += 1
             while sending:
                 if open_loop:
-                    if next_due is None or next_due > now:
+                    if due > now:
                         break
-                    if end_at is not None and next_due >= end_at:
-                        sending = False
-                        break
-                    begun = next_due
+                    begun = due
                 elif outstanding >= window:
                     break
                 else:
                     begun = now
-                sock_i = local % nsocks
+                sock_i = local % rotation
                 queue = free[sock_i]
                 if not queue:
-                    for other in range(1, nsocks):  # another socket may have one
-                        queue = free[(sock_i + other) % nsocks]
-                        if queue:
-                            sock_i = (sock_i + other) % nsocks
-                            break
-                    else:
+                    sock_i = _spare(free, sock_i, nservers)
+                    if sock_i < 0:
                         no_id += 1
                         if not open_loop:
                             blocked = True
                             break
-                        number += workers  # skipped: the schedule goes on
-                        due = time_of(number, pass_length)
-                        next_due = None if due is None else start + due
-                        if total is not None and number >= total:
-                            sending = False
-                        continue
-                question = sequence[number % pass_length]
-                id_ = queue.popleft()
-                try:
-                    sends[sock_i](ids[id_] + templates[question])
-                except BlockingIOError:
-                    queue.appendleft(id_)
-                    send_full += 1
-                    blocked = True
-                    break
-                except ConnectionRefusedError:  # an ICMP error of an earlier send
-                    queue.appendleft(id_)
-                    unreachable += 1
-                    continue
-                slot = sock_i * _IDS + id_
-                state[slot] = _WAITING
-                s_question[slot] = question
-                s_start[slot] = begun
-                gen = s_gen[slot] = s_gen[slot] + 1
-                s_tries[slot] = 1
-                s_number[slot] = number
-                expiring.append((now + timeout, slot, gen))
-                srv_sent[server_of[sock_i]] += 1
-                sent += 1
-                outstanding += 1
-                local += 1
-                if open_loop:
-                    late_by = now - begun
-                    us = int(late_by * 1e6)
-                    if us < 128:
-                        lag[us] += 1
+                        sock_i = -1  # skipped: the schedule goes on without it
                     else:
-                        e = us.bit_length() - 7
-                        lag[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
-                    if late_by > lag_max:
-                        lag_max = late_by
-                if stepping:
-                    step = s_step[slot] = step_of(number)
-                    st_sent[step] += 1
-                    st_open[step] += 1
-                number += workers
-                if total is not None and number >= total:
-                    sending = False
-                elif open_loop:
-                    due = time_of(number, pass_length)
-                    next_due = None if due is None else start + due
+                        queue = free[sock_i]
+                if sock_i >= 0:
+                    question = sequence[number % pass_length]
+                    id_ = queue.popleft()
+                    try:
+                        sends[sock_i](ids[id_] + templates[question])
+                    except BlockingIOError:
+                        queue.appendleft(id_)
+                        send_full += 1
+                        blocked = True
+                        break
+                    except ConnectionRefusedError:  # an ICMP error of an earlier send
+                        queue.appendleft(id_)
+                        unreachable += 1
+                        continue
+                    if stepping:
+                        while number >= step_end:
+                            step += 1
+                            step_end = firsts[step + 1]
+                        st_sent[step] += 1
+                        st_open[step] += 1
+                    slot = sock_i * _IDS + id_
+                    state[slot] = _WAITING
+                    info = s_info[slot] = (question, begun, number, 1, step)
+                    expiring.append((now + timeout, slot, info))
+                    srv_sent[server_of[sock_i]] += 1
+                    sent += 1
+                    outstanding += 1
+                    local += 1
+                    if open_loop:
+                        late_by = now - begun
+                        us = int(late_by * 1e6)
+                        if us < 128:
+                            lag[us] += 1
+                        else:
+                            e = us.bit_length() - 7
+                            lag[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
+                        if late_by > lag_max:
+                            lag_max = late_by
+                if dues is not None:
+                    upcoming = next(dues, None)
+                    if upcoming is None:
+                        sending = False
+                    else:
+                        number, due = upcoming[0], start + upcoming[1]
+                else:
+                    number += workers
+                    if total is not None and number >= total:
+                        sending = False
+            if stepping and not sending:
+                step = n_steps
             draining = not sending and not outstanding and not resend
             if draining and (not releasing or releasing[-1][0] <= now):
                 break  # done, and no late reply is still counted
-            # Waiting: for a reply, the next due query, the next timeout or the tick.
+            # Wait for a reply, the next due query, the next timeout or the tick's end.
             wait = tick_end - now
             if expiring:
                 wait = min(wait, expiring[0][0] - now)
             if sending:
-                if open_loop and next_due is not None:
-                    wait = min(wait, next_due - now)
-                elif not open_loop and end_at is not None:
+                if open_loop:
+                    wait = min(wait, due - now)
+                elif end_at is not None:
                     wait = min(wait, end_at - now)
             if draining:
                 wait = min(wait, releasing[-1][0] - now)
@@ -362,7 +360,7 @@ class Worker:
                 wait = min(wait, 0.001)
             elif resend and (open_loop or outstanding < window):
                 wait = 0.0
-            events = poller.poll(max(wait, 0.0))
+            events = poller.poll(wait if wait > 0 else 0.0)
             now = clock()
             for fd, _ in events:
                 sock_i = fd_index.get(fd, -1)
@@ -380,15 +378,16 @@ class Worker:
                     except ConnectionRefusedError:
                         unreachable += 1
                         continue
-                    if len(reply) < 12:
+                    if len(reply) < 12 or not reply[2] & 0x80:
                         unexpected += 1
                         continue
                     slot = base + (reply[0] << 8 | reply[1])
                     status = state[slot]
-                    if status == _FREE or not reply[2] & 0x80:
+                    held = s_info[slot]
+                    if status == _FREE or held is None:
                         unexpected += 1
                         continue
-                    question = s_question[slot]
+                    question = held[0]
                     asked = echo[question]
                     if not reply.startswith(asked, 12) and (
                         reply[12 : 12 + len(asked)].lower() != asked.lower()
@@ -400,71 +399,72 @@ class Worker:
                         continue
                     # An answer, in time.
                     state[slot] = _FREE
+                    s_info[slot] = None
                     free[sock_i].append(slot - base)
                     outstanding -= 1
                     answered += 1
                     last_reply = now
                     srv_answered[server_of[sock_i]] += 1
-                    elapsed = now - s_start[slot]
+                    elapsed = now - held[1]
                     us = int(elapsed * 1e6)
                     if us < 128:
-                        hist[us] += 1
+                        b = us
                     else:
                         e = us.bit_length() - 7
-                        hist[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
+                        b = min((e << 6) + (us >> e), BUCKETS - 1)
+                    hist[b] += 1
                     if elapsed > hmax:
                         hmax = elapsed
                     code = reply[3] & 0x0F
                     rc[code] += 1
+                    if stepping:
+                        i = held[4]
+                        st_open[i] -= 1
+                        st_answered[i] += 1
+                        st_rc[i][code] += 1
+                        if not st_hist[i]:
+                            st_hist[i] = [0] * BUCKETS
+                        st_hist[i][b] += 1
+                        if elapsed > st_max[i]:
+                            st_max[i] = elapsed
                     if reply[2] & 0x02:
                         truncated += 1
                     elif checking:
                         got = self._outcome(reply, question)
                         if calibrate:
                             self.calibrated[question] = got
-                        elif expected is not None:
-                            want = expected[question]
-                            if want >= 0:
-                                checked += 1
-                                if zlib.crc32(got.encode()) != want:
-                                    wrong += 1
-                                    if len(self.examples) < _EXAMPLES:
-                                        self.examples.append({"question": question, "got": got})
-                    if stepping:
-                        step = s_step[slot]
-                        st_open[step] -= 1
-                        st = st_tally[step]
-                        st.counts["answered"] += 1
-                        st.latency.add(elapsed)
-                        st.rcodes[_rcode_name(code)] += 1
+                        elif expected is not None and (want := expected[question]) >= 0:
+                            checked += 1
+                            if zlib.crc32(got.encode()) != want:
+                                wrong += 1
+                                if len(self.examples) < _EXAMPLES:
+                                    self.examples.append({"question": question, "got": got})
             # Timeouts: a lost query, or another try.
             while expiring and expiring[0][0] <= now:
-                _, slot, gen = expiring.popleft()
-                if state[slot] != _WAITING or s_gen[slot] != gen:
-                    continue
+                _, slot, info = expiring.popleft()
+                if s_info[slot] is not info or state[slot] != _WAITING:
+                    continue  # answered (and maybe the id taken again) since
                 state[slot] = _EXPIRED
                 releasing.append((now + late, slot))
                 outstanding -= 1
-                qnumber = s_number[slot]
-                if s_tries[slot] < tries:
-                    resend.append((s_question[slot], qnumber, s_start[slot], s_tries[slot]))
+                question, begun, qnumber, made, i = info
+                if made < tries:
+                    resend.append((question, begun, qnumber, made + 1, i))
                     continue
                 lost += 1
                 srv_lost[server_of[slot // _IDS]] += 1
                 if stepping:
-                    step = s_step[slot]
-                    st_open[step] -= 1
-                    st_tally[step].counts["lost"] += 1
+                    st_open[i] -= 1
+                    st_lost[i] += 1
             while releasing and (releasing[0][0] <= now or not free[releasing[0][1] // _IDS]):
                 _, slot = releasing.popleft()
                 state[slot] = _FREE
+                s_info[slot] = None
                 free[slot // _IDS].append(slot % _IDS)
             if stepping and st_reported < n_steps:
                 report_steps()
-        now = clock()
-        flush(now, final=True)
+        flush(clock(), final=True)
         if stepping:
-            sending = False
             report_steps()
         done: dict[str, Any] = {
             "done": True,
@@ -482,6 +482,14 @@ class Worker:
         except WireError as exc:
             return f"UNDECODABLE|{exc}|"
         return outcome(decoded.rcode, decoded.answers, decoded.cnames, qtype)
+
+
+def _spare(free: list[deque[int]], taken: int, nservers: int) -> int:
+    """Another socket to the same server as socket `taken` with a free id, or -1."""
+    for i in range(taken % nservers, len(free), nservers):
+        if free[i]:
+            return i
+    return -1
 
 
 def _server_name(host: str, port: int) -> str:
