@@ -1,8 +1,7 @@
 """`resolver bench` as a server benchmark, beside dnsperf and resperf, same servers, same run.
 
     .venv/bin/python benchmarks/server_bench.py [--names 50000] [--duration 5] [--rounds 3]
-        [--servers knot,unbound] [--ramp 20000:300000:20000] [--resperf-max 300000]
-        [--output PATH]
+        [--servers knot,unbound] [--steps 10] [--resperf-ramp 10] [--output PATH]
 
 Starts one knotd (`resolver.knot.KnotServer`, 1 UDP worker) serving benchlib's workload on
 127.0.0.1 and, for `unbound`, a private Unbound in front of it (`loss.py`'s, one thread; its
@@ -12,9 +11,10 @@ run on CPU 0, every client on CPU 1 (`taskset`). Per round and server, interleav
 - saturation, closed loop, 100 queries outstanding, for `--duration` s: `dnsperf -q 100 -l D`
   and `resolver bench -c 100 --duration D` (its defaults otherwise: 1 worker on this
   2-CPU machine, no retries); their queries/s and the same-run ratio;
-- capacity: `resperf -m MAX -r RAMP` (a continuous ramp from 0) and `resolver bench --ramp
-  FROM:TO:STEP --step-duration 1` (steps; the highest within 1% loss and p99 100 ms, and
-  the peak answered/s), compared.
+- capacity: `resperf -m MAX -r RAMP` (a continuous ramp from 0 to MAX over RAMP s) and
+  `resolver bench --ramp STEP:MAX:STEP --step-duration 1` (`--steps` steps; the highest
+  within 1% loss and p99 100 ms, and the peak answered/s), MAX twice the saturation rate
+  just measured, compared.
 
 Every packet goes to 127.0.0.1. Others' load (CPU seconds of everything else on the machine
 during each client run, from /proc/stat) is reported with every figure: on a shared machine
@@ -132,9 +132,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="knot,unbound")
-    parser.add_argument("--ramp", default="20000:300000:20000", help="resolver bench --ramp")
-    parser.add_argument("--resperf-max", type=float, default=300_000)
-    parser.add_argument("--resperf-ramp", type=float, default=15.0, help="resperf -r seconds")
+    parser.add_argument("--steps", type=int, default=10, help="resolver bench --ramp steps")
+    parser.add_argument("--resperf-ramp", type=float, default=10.0, help="resperf -r seconds")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     for tool in ("dnsperf", "resperf", "taskset"):
@@ -171,11 +170,17 @@ def main() -> int:
                     port, pids = targets[server]
                     ns = f"{tp.SERVER}:{port}"
                     d = f"{args.duration:g}"
+                    perf = dnsperf(port, data, args.duration, pids)
+                    closed = bench(ns, data, ["-c", "100", "--duration", d], pids, tmp)
+                    # The ramps reach twice the saturation rate just measured.
+                    top = 2 * max(perf.qps, closed.qps, 1000.0)
+                    step = round(top / args.steps, -2) or 100
+                    ramp = f"{step:.0f}:{step * args.steps:.0f}:{step:.0f}"
                     for run in (
-                        dnsperf(port, data, args.duration, pids),
-                        bench(ns, data, ["-c", "100", "--duration", d], pids, tmp),
-                        resperf(port, data, args.resperf_max, args.resperf_ramp, pids),
-                        bench(ns, data, ["--ramp", args.ramp, "--step-duration", "1"], pids, tmp),
+                        perf,
+                        closed,
+                        resperf(port, data, top, args.resperf_ramp, pids),
+                        bench(ns, data, ["--ramp", ramp, "--step-duration", "1"], pids, tmp),
                     ):
                         run.server, run.round = server, round_
                         runs.append(run)
@@ -201,7 +206,7 @@ def report(args: argparse.Namespace, runs: list[Run], note: str) -> str:
         "",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; command: "
         f"`benchmarks/server_bench.py --names {args.names} --duration {args.duration:g} "
-        f"--rounds {args.rounds} --servers {args.servers} --ramp {args.ramp}`",
+        f"--rounds {args.rounds} --servers {args.servers} --steps {args.steps}`",
         f"- Machine: {info['cpu']}, {info['cpus']} CPUs, Linux {info['kernel']}, Python "
         f"{info['python']}; {info['knot']}; resolver {info['resolver']}",
         "- Servers on CPU 0 (knotd: 1 UDP worker; Unbound: 1 thread, in front of knotd, its "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -157,6 +158,25 @@ def test_a_dead_server_answers_nothing_and_exits_9(tmp_path: Path) -> None:
     assert proc.returncode == 9, proc.stderr
     assert "answered     none: no reply to any of 20 queries" in proc.stdout
     assert "no nameserver answered" in proc.stderr
+
+
+def test_an_interrupt_stops_the_sending_and_the_summary_says_so(
+    tmp_path: Path, server: LoopbackDNSServer
+) -> None:
+    path = hosts(tmp_path, [f"h{i}.zone.test" for i in range(50)])
+    command = [sys.executable, "-m", "resolver", "bench", path, "-n", server.nameserver]
+    command += ["--qps", "200", "--duration", "60", "--interval", "0.1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    while "answered" not in proc.stderr.readline():  # the first interval is reported
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "(interrupted)" in out
+    sent = int(out.split("queries      ", 1)[1].split()[0].replace(",", ""))
+    assert 0 < sent < 200 * 60
+    assert len(server.queries) == sent
 
 
 def test_answers_checked_against_the_zone_file(tmp_path: Path, server: LoopbackDNSServer) -> None:

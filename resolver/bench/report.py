@@ -27,8 +27,10 @@ def interval_line(result: BenchResult) -> str:
     start, end, tally = result.intervals[-1]
     seconds = max(end - start, 1e-9)
     c = tally.counts
+    short = seconds < 0.99 * result.settings.get("interval", seconds)
+    when = f"{end:6.1f} s" + (f" (the last {seconds:.2f} s)" if short else "")
     line = (
-        f"bench: {end:6.1f} s  sent {_n(c['sent'] / seconds):>9}/s  "
+        f"bench: {when}  sent {_n(c['sent'] / seconds):>9}/s  "
         f"answered {_n(c['answered'] / seconds):>9}/s  lost {c['lost']:,}"
     )
     if c["late"]:

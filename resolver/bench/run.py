@@ -40,8 +40,9 @@ _MAX_SOCKETS = 64
 _IDS_IN_USE = 60_000  # message ids of a socket counted on (of 65,536)
 _READY_TIMEOUT = 60.0
 _START_DELAY = 0.05  # seconds from "go" to the start: every worker is listening by then
-#: A step whose sending fell this far behind its schedule (p99) measured the client.
-_LAG_LIMIT = 0.010
+#: A ramp step with more than this share of its queries sent late (see sender.BEHIND)
+#: measured the client.
+_BEHIND_SHARE = 0.01
 
 
 @dataclass
@@ -429,8 +430,8 @@ class _Merger:
 
     def _judge(self, step: Step) -> str:
         config = self.bench.config
-        lag = step.tally.lag.percentile(99) or 0.0
-        if lag > _LAG_LIMIT or step.tally.counts["no_id"]:
+        counts = step.tally.counts
+        if counts["behind"] > _BEHIND_SHARE * counts["sent"] or counts["no_id"]:
             return "client"
         if step.loss > config.max_loss:
             return "loss"

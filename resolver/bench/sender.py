@@ -39,6 +39,8 @@ _IDS = 65536
 _RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED")
 _EXAMPLES = 5  # wrong answers described in full
 _SNDBUF = _RCVBUF = 4 << 20
+#: A query sent this much after its scheduled time: its ramp step measured the client.
+BEHIND = 0.010
 
 
 def _rcode_name(code: int) -> str:
@@ -147,6 +149,7 @@ class Worker:
         firsts = schedule.firsts
         st_sent, st_answered, st_lost = [0] * n_steps, [0] * n_steps, [0] * n_steps
         st_open = [0] * n_steps  # queries of the step neither answered nor lost yet
+        st_behind = [0] * n_steps  # queries sent more than BEHIND after their time
         st_hist: list[list[int]] = [[] for _ in range(n_steps)]
         st_rc = [[0] * 16 for _ in range(n_steps)]
         st_max = [0.0] * n_steps
@@ -209,7 +212,9 @@ class Worker:
                 if st_open[i]:
                     break
                 tally = Tally()
-                tally.counts.update(sent=st_sent[i], answered=st_answered[i], lost=st_lost[i])
+                tally.counts.update(
+                    sent=st_sent[i], answered=st_answered[i], lost=st_lost[i], behind=st_behind[i]
+                )
                 if st_hist[i]:
                     tally.latency = Histogram(st_hist[i], st_max[i])
                 tally.rcodes.update({_rcode_name(c): n for c, n in enumerate(st_rc[i]) if n})
@@ -330,6 +335,8 @@ class Worker:
                             lag[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
                         if late_by > lag_max:
                             lag_max = late_by
+                        if stepping and late_by > BEHIND:
+                            st_behind[step] += 1
                 if dues is not None:
                     upcoming = next(dues, None)
                     if upcoming is None:
