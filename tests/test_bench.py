@@ -150,6 +150,22 @@ def test_retries_when_asked_and_every_query_ends_once(
     assert asked(server)["h6.zone.test", A] == 2
 
 
+@pytest.mark.sandbox
+def test_sends_that_fail_are_counted_and_not_sent(
+    tmp_path: Path, server: LoopbackDNSServer
+) -> None:
+    """One datagram in ten is refused on the way out (EPERM): those queries are counted
+    as send errors, not as sent or lost, and the bench goes on."""
+    from tests.test_faults import failing_sends
+
+    path = hosts(tmp_path, [f"h{i}.zone.test" for i in range(100)])
+    with failing_sends(server.port, every=10):
+        result = run(BenchConfig([server.nameserver], [path], window=10))
+    c = result.total.counts
+    assert (c["send_errors"], c["sent"], c["answered"], c["lost"]) == (10, 90, 90, 0)
+    assert len(server.queries) == 90
+
+
 def test_a_dead_server_answers_nothing_and_exits_9(tmp_path: Path) -> None:
     from tests.test_cli import closed_port
 

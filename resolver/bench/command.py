@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from resolver.bench.report import interval_line, render, step_line, write_json
-from resolver.bench.run import Bench, BenchConfig, BenchResult
+from resolver.bench.run import Bench, BenchConfig, BenchFailed, BenchResult
 from resolver.bench.workload import parse_mix, type_code
 from resolver.model import ResolverError
 
@@ -328,6 +328,9 @@ async def main(args: argparse.Namespace, files: list[str]) -> int:
         loop.add_signal_handler(signum, interrupt, signum)
     try:
         result = await bench.run()
+    except BenchFailed as exc:
+        print(f"resolver bench: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         for signum in EXIT_SIGNAL:
             loop.remove_signal_handler(signum)
@@ -365,10 +368,10 @@ def _announce(result: BenchResult) -> None:
 
 def _status(result: BenchResult) -> int:
     c = result.total.counts
-    if c["sent"] and not c["answered"]:
+    if (c["sent"] or c["send_errors"]) and not c["answered"]:
         print(
             "resolver: error: no nameserver answered: not one reply to "
-            f"{c['sent']:,} queries; is a server listening there?",
+            f"{c['sent']:,} queries sent; is a server listening there?",
             file=sys.stderr,
         )
         return EXIT_NO_ANSWER

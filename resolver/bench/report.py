@@ -108,6 +108,7 @@ def render(result: BenchResult) -> str:
         + f", {c['late']:,} late replies"
         + (f", {c['retried']:,} retried" if c["retried"] else "")
         + (f", {c['unexpected']:,} unexpected replies" if c["unexpected"] else "")
+        + (f"; {c['send_errors']:,} could not be sent" if c["send_errors"] else "")
     )
     if c["answered"]:
         lines.append(

@@ -32,7 +32,7 @@ from resolver.bench.workload import Workload, read_workload, type_name
 from resolver.model import ResolverError
 from resolver.wire import WireError, encode_name
 
-__all__ = ["Bench", "BenchConfig", "BenchResult", "Step"]
+__all__ = ["Bench", "BenchConfig", "BenchFailed", "BenchResult", "Step"]
 
 #: Queries per second one worker is counted on for when choosing how many to start.
 WORKER_RATE = 80_000
@@ -43,6 +43,10 @@ _START_DELAY = 0.05  # seconds from "go" to the start: every worker is listening
 #: A ramp step with more than this share of its queries sent late (see sender.BEHIND)
 #: measured the client.
 _BEHIND_SHARE = 0.01
+
+
+class BenchFailed(Exception):
+    """A worker failed while the run went (its message says why)."""
 
 
 @dataclass
@@ -123,8 +127,6 @@ class BenchResult:
     #: Seconds from the start to the last reply, and to the end of the run.
     last_reply: float = 0.0
     elapsed: float = 0.0
-    #: Seconds the sending lasted (the whole run's intervals that sent anything).
-    sending: float = 0.0
     interrupted: bool = False
     capacity: float | None = None
     #: Wrong answers described: question, expected, got.
@@ -340,7 +342,7 @@ class Bench:
                     await proc.wait()
         errors = [out["error"] for out in outputs if "error" in out]
         if errors:
-            raise ResolverError(errors[0])
+            raise BenchFailed(errors[0])
         result.interrupted = self._stopping and not merger.ramp_stopped
         result.last_reply = max(float(out.get("last_reply", 0.0)) for out in outputs)
         if calibrating:
@@ -447,7 +449,6 @@ class _Merger:
         result = self.result
         if result.intervals:
             result.elapsed = result.intervals[-1][1]
-        result.sending = sum(b - a for a, b, t in result.intervals if t.counts["sent"])
 
 
 async def _record(proc: asyncio.subprocess.Process, wait: float | None) -> dict[str, Any]:

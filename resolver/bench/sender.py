@@ -15,6 +15,7 @@ on stdin (or its end) stops the sending; what is in flight is still waited for.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -112,6 +113,7 @@ class Worker:
         server_of = self.server_of
         sends = [s.send for s in socks]
         recvs = [s.recv for s in socks]
+        size = 65535 if checking else 4096  # a reply cut short cannot be checked
         fd_index = {s.fileno(): i for i, s in enumerate(socks)}
         poller = select.epoll()
         for s in socks:
@@ -135,7 +137,7 @@ class Worker:
 
         # This interval's counters (flushed into a Tally at each boundary).
         sent = retried = answered = lost = late_replies = unexpected = 0
-        truncated = checked = wrong = send_full = no_id = unreachable = 0
+        truncated = checked = wrong = send_full = no_id = unreachable = send_errors = 0
         rc = [0] * 16
         hist = [0] * BUCKETS
         hmax = 0.0
@@ -168,14 +170,15 @@ class Worker:
 
         def flush(now: float, final: bool = False) -> None:
             nonlocal sent, retried, answered, lost, late_replies, unexpected, truncated
-            nonlocal checked, wrong, send_full, no_id, unreachable, rc, hist, hmax, lag, lag_max
+            nonlocal checked, wrong, send_full, no_id, unreachable, send_errors
+            nonlocal rc, hist, hmax, lag, lag_max
             nonlocal srv_sent, srv_answered, srv_lost, interval_index, cpu_mark, wall_mark
             tally = Tally()
             c = tally.counts
             c["sent"], c["retried"], c["answered"], c["lost"] = sent, retried, answered, lost
             c["late"], c["unexpected"], c["truncated"] = late_replies, unexpected, truncated
             c["checked"], c["wrong"], c["send_full"], c["no_id"] = checked, wrong, send_full, no_id
-            c["unreachable"] = unreachable
+            c["unreachable"], c["send_errors"] = unreachable, send_errors
             tally.rcodes.update({_rcode_name(code): n for code, n in enumerate(rc) if n})
             tally.latency = Histogram(hist, hmax)
             tally.lag = Histogram(lag, lag_max)
@@ -194,7 +197,7 @@ class Worker:
             self.emit(record)
             interval_index += 1
             sent = retried = answered = lost = late_replies = unexpected = 0
-            truncated = checked = wrong = send_full = no_id = unreachable = 0
+            truncated = checked = wrong = send_full = no_id = unreachable = send_errors = 0
             rc = [0] * 16
             hist = [0] * BUCKETS
             hmax = 0.0
@@ -268,6 +271,20 @@ class Worker:
                     queue.appendleft(id_)
                     unreachable += 1
                     continue
+                except OSError as exc:
+                    queue.appendleft(id_)
+                    if exc.errno == errno.ENOBUFS:
+                        send_full += 1
+                        blocked = True
+                        break
+                    resend.popleft()  # the retry could not go out: the query is lost
+                    send_errors += 1
+                    lost += 1
+                    srv_lost[server_of[sock_i]] += 1
+                    if stepping:
+                        st_open[info[4]] -= 1
+                        st_lost[info[4]] += 1
+                    continue
                 resend.popleft()
                 slot = sock_i * _IDS + id_
                 state[slot] = _WAITING
@@ -311,6 +328,15 @@ class Worker:
                         queue.appendleft(id_)
                         unreachable += 1
                         continue
+                    except OSError as exc:
+                        queue.appendleft(id_)
+                        if exc.errno == errno.ENOBUFS:
+                            send_full += 1
+                            blocked = True
+                            break
+                        send_errors += 1  # not sent (a firewall, no route): skipped
+                        sock_i = -1
+                if sock_i >= 0:
                     if stepping:
                         while number >= step_end:
                             step += 1
@@ -379,7 +405,7 @@ class Worker:
                 base = sock_i * _IDS
                 while True:
                     try:
-                        reply = recv(4096)
+                        reply = recv(size)
                     except BlockingIOError:
                         break
                     except ConnectionRefusedError:

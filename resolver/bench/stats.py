@@ -124,6 +124,7 @@ COUNTERS = (
     "send_full",  # sends the kernel refused for a full socket buffer (tried again later)
     "no_id",  # queries not sent: every message id of every socket was in use
     "unreachable",  # ICMP port-unreachable errors (nothing listening at the server's port)
+    "send_errors",  # queries whose send failed (EPERM, no route...): not sent
     "behind",  # ramp steps: queries sent more than 10 ms after their scheduled time
 )
 
