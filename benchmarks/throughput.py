@@ -1088,6 +1088,39 @@ NOTES = [
 ]
 
 
+def html_page(text: str, runs: list[Measurement]) -> str:
+    """The report as a self-contained page: names/s and CPU per name per client (medians
+    over the rounds), the same-run speed ratios of the first resolver row, and the text."""
+    from resolver.bench.html import document, hbars, preformatted
+
+    ok = [m for m in runs if m.error is None and m.names]
+    names = list(dict.fromkeys(m.client for m in ok))
+    rates = [(n, _median([m.rate for m in ok if m.client == n])) for n in names]
+    cpu = [(n, _median([m.cpu_us_per_name for m in ok if m.client == n])) for n in names]
+    parts = [
+        hbars("Names per second, per client (median over rounds)", rates, "names/s"),
+        hbars("CPU per name, per client (median over rounds)", cpu, "µs"),
+    ]
+    ref = next((n for n in names if n.startswith("resolve-cli")), None)
+    if ref is not None:
+        by = {(m.client, m.round): m for m in ok}
+        ratios = []
+        for peer in names:
+            speeds = [
+                own.rate / m.rate
+                for (name, round_), m in by.items()
+                if name == peer and (own := by.get((ref, round_))) is not None and m.rate
+            ]
+            if peer != ref and speeds:
+                ratios.append((peer, _median(speeds)))
+        parts.append(
+            hbars(f"{ref}: same-run speed ratio to each peer (above 1: faster)", ratios, "x", 1.0)
+        )
+    parts.append(preformatted("Report", text))
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return document("Throughput benchmark", parts, date)
+
+
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -1107,6 +1140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--output", type=Path, default=HERE / "results.md", help="where the report goes"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        help="where the page of plots goes (default: OUTPUT with the suffix .html)",
     )
     parser.add_argument(
         "--settle",
@@ -1146,8 +1184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         kill_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    log(f"done in {time.perf_counter() - started:.0f}s; report in {args.output}")
+    page = args.html or args.output.with_suffix(".html")
+    log(f"done in {time.perf_counter() - started:.0f}s; report in {args.output} and {page}")
     args.output.write_text(text)
+    page.write_text(html_page(text, runs))
     print(text)
     return 1 if any(m.error for m in runs) else 0
 

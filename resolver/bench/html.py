@@ -18,7 +18,7 @@ from resolver.bench.report import render
 from resolver.bench.run import BenchResult
 from resolver.bench.stats import Histogram
 
-__all__ = ["Chart", "page"]
+__all__ = ["Chart", "document", "hbars", "page", "preformatted"]
 
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
 _W, _H = 760, 280
@@ -195,7 +195,7 @@ def _label(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 1:
-        return f"{value:g}"
+        return f"{value:.3g}"
     return f"{value:.3g}"
 
 
@@ -275,36 +275,47 @@ def _distribution(hist: Histogram) -> list[str]:
     return [_figure(histogram), _figure(cdf)]
 
 
+def hbars(
+    title: str, rows: Sequence[tuple[str, float]], unit: str, reference: float | None = None
+) -> str:
+    """A figure of labelled horizontal bars, each with its value; `reference` draws a
+    dashed line at that value (a ratio's 1, say)."""
+    label_w, bar_h, gap = 190, 18, 8
+    height = _TOP + len(rows) * (bar_h + gap) + 30
+    top = max([v for _, v in rows] + [reference or 0.0, 1e-9])
+    scale = (_W - label_w - 110) / top
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {height}" width="{_W}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i, (label, value) in enumerate(rows):
+        y = _TOP + i * (bar_h + gap)
+        color = PALETTE[i % len(PALETTE)]
+        w = max(value * scale, 1.0)
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end" class="legend">'
+            f'{escape(label)}</text><rect x="{label_w}" y="{y}" width="{w:.1f}" '
+            f'height="{bar_h}" fill="{color}"/><text x="{label_w + w + 6:.1f}" y="{y + 13}" '
+            f'class="legend">{escape(_label(value))} {escape(unit)}</text>'
+        )
+    if reference is not None:
+        x = label_w + reference * scale
+        out.append(
+            f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{height - 24}" stroke="#444" '
+            f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{height - 10}" class="marker">'
+            f"{escape(_label(reference))}</text>"
+        )
+    if not rows:
+        out.append(f'<text x="{label_w}" y="{_TOP + 13}" class="legend">nothing to show</text>')
+    out.append("</svg>")
+    return _wrap(title, "".join(out))
+
+
 def _status_mix(result: BenchResult) -> str:
     c = result.total.counts
-    parts = [(code, n) for code, n in result.total.rcodes.most_common()]
-    parts += [("lost", c["lost"]), ("wrong", c["wrong"]), ("late replies", c["late"])]
-    parts = [(label, n) for label, n in parts if n]
-    whole = sum(n for _, n in parts) or 1
-    width = _W - _LEFT - _RIGHT
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} 110" width="{_W}" '
-        f'height="110" role="img" aria-label="Status mix"><title>Status mix</title>'
-    ]
-    x = float(_LEFT)
-    for i, (_, n) in enumerate(parts):
-        w = width * n / whole
-        color = PALETTE[i % len(PALETTE)]
-        out.append(f'<rect x="{x:.1f}" y="10" width="{max(w, 1):.1f}" height="40" fill="{color}"/>')
-        x += w
-    legend_x = _LEFT
-    for i, (label, n) in enumerate(parts):
-        text = f"{label} {n:,} ({100 * n / whole:.1f}%)"
-        color = PALETTE[i % len(PALETTE)]
-        out.append(
-            f'<rect x="{legend_x}" y="66" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + 14}" y="75" class="legend">{escape(text)}</text>'
-        )
-        legend_x += 24 + 7 * len(text)
-    if not parts:
-        out.append(f'<text x="{_LEFT}" y="35" class="legend">nothing was sent</text>')
-    out.append("</svg>")
-    return _wrap("Status mix", "".join(out))
+    rows = [(code, float(n)) for code, n in result.total.rcodes.most_common()]
+    rows += [("lost", c["lost"]), ("wrong", c["wrong"]), ("late replies", c["late"])]
+    return hbars("Status mix", [(label, float(n)) for label, n in rows if n], "queries")
 
 
 def _ramp(result: BenchResult) -> list[str]:
@@ -364,23 +375,33 @@ th{font-weight:600;color:#444}
 """
 
 
-def page(result: BenchResult) -> str:
-    """The whole report as one HTML document."""
-    servers = ", ".join(result.settings.get("servers", []))
-    title = f"resolver bench: {servers}"
-    parts = [
+def document(title: str, parts: Sequence[str], subtitle: str = "") -> str:
+    """A self-contained page: `title`, then `parts` (figures, sections) as they are."""
+    head = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p>{escape(result.machine.get('date', ''))}</p>",
+        f"<p>{escape(subtitle)}</p>" if subtitle else "",
+    ]
+    return "\n".join([*head, *parts, "</body></html>"]) + "\n"
+
+
+def preformatted(title: str, text: str) -> str:
+    """A section of plain text (a summary, a Markdown table)."""
+    return f"<section><h2>{escape(title)}</h2><pre>{escape(text)}</pre></section>"
+
+
+def page(result: BenchResult) -> str:
+    """The whole report of a benchmark as one HTML document."""
+    servers = ", ".join(result.settings.get("servers", []))
+    parts = [
         *_timeline(result),
         *_distribution(result.total.latency),
         *_ramp(result),
         _status_mix(result),
-        f"<section><h2>Summary</h2><pre>{escape(render(result))}</pre></section>",
+        preformatted("Summary", render(result)),
         _table("Settings", result.settings),
         _table("Machine (client)", result.machine),
-        "</body></html>",
     ]
-    return "\n".join(parts) + "\n"
+    return document(f"resolver bench: {servers}", parts, result.machine.get("date", ""))
