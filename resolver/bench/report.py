@@ -12,6 +12,8 @@ __all__ = ["interval_line", "json_records", "render", "step_line", "summary_reco
 
 #: A worker's CPU share at or above which the client may be the limit, not the server.
 BUSY = 0.9
+#: Sending this far behind the schedule (p99), the open-loop client may be the limit.
+BEHIND = 0.005
 
 
 def _ms(seconds: float | None) -> str:
@@ -187,37 +189,42 @@ def _ramp_table(result: BenchResult) -> list[str]:
 
 
 def client_notes(result: BenchResult) -> list[str]:
-    """Lines saying whether the client, not the server, may have been the limit."""
-    sending = [t for _, _, t in result.intervals if t.counts["sent"]]
+    """Lines saying whether the client, not the server, may have been the limit: in closed
+    loop its CPU near a core per worker, in open loop its sending behind the schedule (its
+    CPU says nothing there: it looks again, rather than sleeps, for a query due within
+    50 µs); in both a full send queue or no free message id."""
+    closed = result.settings.get("mode") == "closed"
     total = Tally()
-    for tally in sending:
-        total.merge(tally)
-    lines = []
+    for _, _, tally in result.intervals:
+        if tally.counts["sent"]:
+            total.merge(tally)
     share = total.cpu / total.wall if total.wall > 0 else 0.0
     workers = result.settings.get("workers", 1)
     c = result.total.counts
+    lag = result.total.lag
+    lag_p99 = lag.percentile(99) or 0.0
     limits = []
-    if share >= BUSY:
+    if closed and share >= BUSY:
         limits.append(f"its CPU was {100 * share:.0f}% of a core per worker")
+    if not closed and lag_p99 > BEHIND:
+        limits.append(f"sending fell behind the schedule (p99 {_ms(lag_p99)}, max {_ms(lag.max)})")
     if c["send_full"]:
         limits.append(f"the socket send queue was full {c['send_full']:,} times")
     if c["no_id"]:
         limits.append(f"{c['no_id']:,} queries waited for a free message id (add --sockets)")
-    lag = result.total.lag
-    if result.settings.get("mode") != "closed" and lag.total:
-        p99 = lag.percentile(99) or 0.0
-        if p99 > 0.005:
-            limits.append(f"sending fell behind the schedule (p99 {_ms(p99)}, max {_ms(lag.max)})")
     if limits:
-        lines.append(
+        return [
             "client       the client may be the limit here, not the server: "
             + "; ".join(limits)
             + f" ({workers} worker{'s' if workers != 1 else ''}; try --workers, or a client on "
             "other cores)"
-        )
-    else:
-        lines.append(f"client       CPU {100 * share:.0f}% of a core per worker: not the limit")
-    return lines
+        ]
+    if closed:
+        return [f"client       CPU {100 * share:.0f}% of a core per worker: not the limit"]
+    return [
+        f"client       kept the schedule (sent behind it by p50 {_ms(lag.percentile(50))}, "
+        f"p99 {_ms(lag_p99)}): not the limit"
+    ]
 
 
 def summary_record(result: BenchResult) -> dict[str, Any]:

@@ -40,9 +40,9 @@ _MAX_SOCKETS = 64
 _IDS_IN_USE = 60_000  # message ids of a socket counted on (of 65,536)
 _READY_TIMEOUT = 60.0
 _START_DELAY = 0.05  # seconds from "go" to the start: every worker is listening by then
-#: A ramp step with more than this share of its queries sent late (see sender.BEHIND)
-#: measured the client.
-_BEHIND_SHARE = 0.01
+#: A ramp step with more than this share of its queries sent late (see sender.BEHIND),
+#: and at least `_BEHIND_LEAST` of them, measured the client.
+_BEHIND_SHARE, _BEHIND_LEAST = 0.01, 10
 
 
 class BenchFailed(Exception):
@@ -433,7 +433,9 @@ class _Merger:
     def _judge(self, step: Step) -> str:
         config = self.bench.config
         counts = step.tally.counts
-        if counts["behind"] > _BEHIND_SHARE * counts["sent"] or counts["no_id"]:
+        behind = counts["behind"]
+        late = behind > _BEHIND_SHARE * counts["sent"] and behind >= _BEHIND_LEAST
+        if late or counts["no_id"]:
             return "client"
         if step.loss > config.max_loss:
             return "loss"
