@@ -66,8 +66,13 @@ def cpu_marks(server_pids: list[int | None]) -> tuple[float, float]:
     return tp.machine_busy(), sum(tp.process_cpu(p) for p in server_pids) + tp.ours()
 
 
+SETTLE = [10.0]  # seconds to wait for a quiet machine before each client (--settle)
+
+
 def timed(command: list[str], pids: list[int | None], timeout: float) -> tuple[str, float]:
-    """Run `command` on CPU 1; its stdout and the others' load (CPUs) while it ran."""
+    """Run `command` on CPU 1 (once the machine is quiet, or `SETTLE` s have passed); its
+    stdout and the others' load (CPUs) while it ran."""
+    tp.settle(pids[-1] if pids else None, SETTLE[0])
     all0, ours0 = cpu_marks(pids)
     started = time.perf_counter()
     proc = subprocess.run(
@@ -134,8 +139,15 @@ def main() -> int:
     parser.add_argument("--servers", default="knot,unbound")
     parser.add_argument("--steps", type=int, default=10, help="resolver bench --ramp steps")
     parser.add_argument("--resperf-ramp", type=float, default=10.0, help="resperf -r seconds")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="before each client, wait up to S s for the rest of the machine to be quiet",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    SETTLE[0] = args.settle
     for tool in ("dnsperf", "resperf", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install dnsperf util-linux")

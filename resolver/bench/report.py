@@ -192,7 +192,7 @@ def client_notes(result: BenchResult) -> list[str]:
     """Lines saying whether the client, not the server, may have been the limit: in closed
     loop its CPU near a core per worker, in open loop its sending behind the schedule (its
     CPU says nothing there: it looks again, rather than sleeps, for a query due within
-    50 µs); in both a full send queue or no free message id."""
+    20 µs); in both a full send queue or no free message id."""
     closed = result.settings.get("mode") == "closed"
     total = Tally()
     for _, _, tally in result.intervals:

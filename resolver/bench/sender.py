@@ -42,7 +42,7 @@ _RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED")
 _EXAMPLES = 5  # wrong answers described in full
 _SNDBUF = _RCVBUF = 4 << 20
 #: A query due sooner than this is waited for by looking again, not by sleeping.
-_SPIN = 50e-6
+_SPIN = 20e-6
 #: A query sent this much after its scheduled time: its ramp step measured the client.
 BEHIND = 0.010
 
@@ -367,7 +367,8 @@ class Worker:
                             lag[us] += 1
                         else:
                             e = us.bit_length() - 7
-                            lag[min((e << 6) + (us >> e), BUCKETS - 1)] += 1
+                            b = (e << 6) + (us >> e)
+                            lag[b if b < BUCKETS else BUCKETS - 1] += 1
                         if late_by > lag_max:
                             lag_max = late_by
                         if stepping and late_by > BEHIND:
@@ -463,7 +464,9 @@ class Worker:
                         b = us
                     else:
                         e = us.bit_length() - 7
-                        b = min((e << 6) + (us >> e), BUCKETS - 1)
+                        b = (e << 6) + (us >> e)
+                        if b >= BUCKETS:
+                            b = BUCKETS - 1
                     hist[b] += 1
                     if elapsed > hmax:
                         hmax = elapsed
@@ -551,6 +554,7 @@ class Alarm:
     Without timerfd (`fd` -1) the loop keeps epoll's timeout."""
 
     _CLOCK_MONOTONIC, _ABSTIME, _FLAGS = 1, 1, os.O_NONBLOCK | os.O_CLOEXEC
+    _PR_SET_TIMERSLACK, _SLACK_NS = 29, 1000  # timers of this process: 1 µs late at most
 
     def __init__(self) -> None:
         self.fd = -1
@@ -562,6 +566,8 @@ class Alarm:
             return
         self.fd = fd
         self._spec = _Itimerspec()
+        with contextlib.suppress(AttributeError):
+            libc.prctl(self._PR_SET_TIMERSLACK, self._SLACK_NS, 0, 0, 0)
 
     def set(self, when: float) -> None:
         """Fire at `when` (time.monotonic's clock)."""
