@@ -155,7 +155,9 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
+def _add_inputs(
+    p: argparse.ArgumentParser, *, nameserver_help: str, resolvers_help: str | None = None
+) -> None:
     p.add_argument(
         "files", nargs="*", metavar="FILE", help="host lists; '-' or none: standard input"
     )
@@ -170,7 +172,8 @@ def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
     p.add_argument(
         "--resolvers",
         metavar="FILE",
-        help="nameservers from a file, one HOST[:PORT] a line (IPv4 or IPv6; # comments), "
+        help=resolvers_help
+        or "nameservers from a file, one HOST[:PORT] a line (IPv4 or IPv6; # comments), "
         "added to -n; queries are spread over them and a failing one is set aside a while",
     )
 
@@ -249,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure a DNS server: saturation, open-loop latency, capacity, answers checked",
     )
-    _add_inputs(bench, nameserver_help="the DNS server to measure, repeatable (required)")
+    _add_inputs(
+        bench,
+        nameserver_help="the DNS server to measure, repeatable (required); queries go round "
+        "them in turn",
+        resolvers_help="servers to measure from a file, one HOST[:PORT] a line, added to -n",
+    )
     bench_command.add_arguments(bench)
     return parser
 

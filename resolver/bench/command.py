@@ -154,8 +154,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--sockets",
         type=_positive(int),
         metavar="N",
-        help="UDP sockets (source ports) per server and worker (default: as many as the "
-        "outstanding queries need, 65,536 message ids each)",
+        help="UDP sockets (source ports) per server and worker that queries go round "
+        "(default: 1; servers with several UDP threads balance by port); more are opened, "
+        "used only when these have no free message id (65,536 each)",
     )
     load.add_argument(
         "--timeout",
