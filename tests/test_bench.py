@@ -91,15 +91,20 @@ def test_workers_share_the_list_without_overlap(tmp_path: Path, server: Loopback
     assert result.total.wall > 0
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_duration_asks_the_list_again_from_the_top(
-    tmp_path: Path, server: LoopbackDNSServer
+    tmp_path: Path, server: LoopbackDNSServer, workers: int
 ) -> None:
+    """Open loop for 0.5 s at 200/s: 100 queries, the list of 20 five times, by one worker
+    or by two keeping one schedule between them."""
     names = [f"h{i}.zone.test" for i in range(20)]
-    config = BenchConfig([server.nameserver], [hosts(tmp_path, names)], rate=200, duration=0.5)
+    path = hosts(tmp_path, names)
+    config = BenchConfig([server.nameserver], [path], rate=200, duration=0.5, workers=workers)
     result = run(config)
     assert result.total.counts["sent"] == 100  # the schedule's count: 0.5 s at 200/s
     assert asked(server) == Counter({(n, A): 5 for n in names})
-    assert [q.name for q in server.queries[:20]] == names
+    if workers == 1:
+        assert [q.name for q in server.queries[:20]] == names
 
 
 def test_open_loop_keeps_its_schedule_while_the_server_stalls(
