@@ -176,7 +176,13 @@ def _ramp_table(result: BenchResult) -> list[str]:
         f"loss at most {100 * settings['max_loss']:g}% and p99 at most "
         f"{settings['max_p99_ms']:g} ms"
     )
-    if result.capacity is not None:
+    ended_by_client = result.steps[-1].verdict == "client"
+    if result.capacity is not None and ended_by_client:
+        rows.append(
+            f"capacity     at least {_n(result.capacity)} queries/s: the highest step with "
+            f"{bound}; the client could not send faster (see client below)"
+        )
+    elif result.capacity is not None:
         rows.append(f"capacity     {_n(result.capacity)} queries/s: the highest step with {bound}")
     else:
         rows.append(f"capacity     below the first step: no step had {bound}")

@@ -41,8 +41,9 @@ _IDS_IN_USE = 60_000  # message ids of a socket counted on (of 65,536)
 _READY_TIMEOUT = 60.0
 _START_DELAY = 0.05  # seconds from "go" to the start: every worker is listening by then
 #: A ramp step with more than this share of its queries sent late (see sender.BEHIND),
-#: and at least `_BEHIND_LEAST` of them, measured the client.
-_BEHIND_SHARE, _BEHIND_LEAST = 0.01, 10
+#: and at least `_BEHIND_LEAST` of them, measured the client: it is not judged, and the
+#: ramp ends after `_CLIENT_STEPS` such steps in a row (the client cannot go faster).
+_BEHIND_SHARE, _BEHIND_LEAST, _CLIENT_STEPS = 0.05, 10, 2
 
 
 class BenchFailed(Exception):
@@ -370,6 +371,7 @@ class _Merger:
         self.next_step = 0
         self.ramp_stopped = False
         self.failed = False
+        self.client_steps = 0  # steps in a row that measured the client
 
     async def follow(self, proc: asyncio.subprocess.Process) -> dict[str, Any]:
         while True:
@@ -420,9 +422,10 @@ class _Merger:
                 continue  # not run: the ramp had stopped
             step.verdict = self._judge(step)
             self.result.steps.append(step)
+            self.client_steps = self.client_steps + 1 if step.verdict == "client" else 0
             if step.verdict == "ok":
                 self.result.capacity = rate
-            else:
+            elif step.verdict != "client" or self.client_steps >= _CLIENT_STEPS:
                 self.failed = True
                 if not self.bench._stopping:
                     self.ramp_stopped = True
