@@ -170,3 +170,36 @@ NOTES = [
     " suffer). Per run (below): other_cpu_s is the same in seconds, server_cpu_s knotd's"
     " CPU, server_drops the queries the kernel dropped at knotd's sockets",
 ]
+
+
+def html_page(text: str, runs: list[Measurement]) -> str:
+    """The report as a self-contained page: names/s and CPU per name per client (medians
+    over the rounds), the same-run speed ratios of the first resolver row, and the text."""
+    from resolver.cli.bench.html import document, hbars, preformatted
+
+    ok = [m for m in runs if m.error is None and m.names]
+    names = list(dict.fromkeys(m.client for m in ok))
+    rates = [(n, statistics.median([m.rate for m in ok if m.client == n])) for n in names]
+    cpu = [(n, statistics.median([m.cpu_us_per_name for m in ok if m.client == n])) for n in names]
+    parts = [
+        hbars("Names per second, per client (median over rounds)", rates, "names/s"),
+        hbars("CPU per name, per client (median over rounds)", cpu, "µs"),
+    ]
+    ref = next((n for n in names if n.startswith("resolve-cli")), None)
+    if ref is not None:
+        by = {(m.client, m.round): m for m in ok}
+        ratios = []
+        for peer in names:
+            speeds = [
+                own.rate / m.rate
+                for (name, round_), m in by.items()
+                if name == peer and (own := by.get((ref, round_))) is not None and m.rate
+            ]
+            if peer != ref and speeds:
+                ratios.append((peer, statistics.median(speeds)))
+        parts.append(
+            hbars(f"{ref}: same-run speed ratio to each peer (above 1: faster)", ratios, "x", 1.0)
+        )
+    parts.append(preformatted("Report", text))
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return document("Throughput benchmark", parts, date)

@@ -55,7 +55,7 @@ from probes import (
     udp_drops,
     udp_rcvbuf,
 )
-from report import NOTES, report
+from report import NOTES, html_page, report
 from runner import HERE, KNOT_START_TIMEOUT, SERVER, kill_all, log, snapshot_package
 
 import resolver.testing.knot
@@ -88,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--output", type=Path, default=HERE / "results.md", help="where the report goes"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        help="where the page of plots goes (default: OUTPUT with the suffix .html)",
     )
     parser.add_argument(
         "--settle",
@@ -127,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         kill_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    log(f"done in {time.perf_counter() - started:.0f}s; report in {args.output}")
+    page = args.html or args.output.with_suffix(".html")
+    log(f"done in {time.perf_counter() - started:.0f}s; report in {args.output} and {page}")
     args.output.write_text(text)
+    page.write_text(html_page(text, runs))
     print(text)
     return 1 if any(m.error for m in runs) else 0
 

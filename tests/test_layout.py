@@ -26,7 +26,12 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            # `from P import m` of a submodule m imports m (P is only its package); of any
+            # other name, it imports P's own code.
+            subs = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [sub for sub in subs if sub in modules]
+            if len(names) < len(subs):
+                names.append(node.module)
         else:
             continue
         found.update(name for name in names if name in modules)

@@ -16,7 +16,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from resolver.cli.bench import BenchReport, Looped, measure
+from resolver.cli import bench as bench_command
 from resolver.cli.cluster import add_options as add_dask_options
 from resolver.cli.cluster import resolve_on_dask
 from resolver.cli.progress import Progress, same_terminal
@@ -163,7 +163,9 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
+def _add_inputs(
+    p: argparse.ArgumentParser, *, nameserver_help: str, resolvers_help: str | None = None
+) -> None:
     p.add_argument(
         "files", nargs="*", metavar="FILE", help="host lists; '-' or none: standard input"
     )
@@ -178,7 +180,8 @@ def _add_inputs(p: argparse.ArgumentParser, *, nameserver_help: str) -> None:
     p.add_argument(
         "--resolvers",
         metavar="FILE",
-        help="nameservers from a file, one HOST[:PORT] a line (IPv4 or IPv6; # comments), "
+        help=resolvers_help
+        or "nameservers from a file, one HOST[:PORT] a line (IPv4 or IPv6; # comments), "
         "added to -n; queries are spread over them and a failing one is set aside a while",
     )
 
@@ -257,34 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="measure a DNS server: names/s, latency percentiles, status mix",
-        description="Send every line of FILEs (or stdin) to your nameserver(s) as fast as "
-        "the window allows (or at --qps) and report answered names/s over time, latency "
-        "p50/p95/p99, the status mix and the queries lost. With --tries 1 there are no "
-        "retries (they hide loss): each lost query or reply is a TIMEOUT. This is a load "
-        "test: point it only at servers you run. Exit status 9: no nameserver replied.",
+        help="measure a DNS server: saturation, open-loop latency, capacity, answers checked",
     )
-    _add_inputs(bench, nameserver_help="the DNS server to measure, repeatable (required)")
-    bench.add_argument(
-        "--duration",
-        type=_positive(float),
-        metavar="S",
-        help="run for S seconds, asking the list again from the top as often as needed",
+    _add_inputs(
+        bench,
+        nameserver_help="the DNS server to measure, repeatable (required); queries go round "
+        "them in turn",
+        resolvers_help="servers to measure from a file, one HOST[:PORT] a line, added to -n",
     )
-    bench.add_argument(
-        "--interval",
-        type=_positive(float),
-        default=1.0,
-        metavar="S",
-        help="report names/s every S seconds (default: 1)",
-    )
-    bench.add_argument(
-        "--yes",
-        action="store_true",
-        help="confirm sending load to a nameserver that is not on this machine",
-    )
-    _add_query_options(bench, default_types="A")
-    bench.add_argument("-q", "--quiet", action="store_true", help="no per-interval lines")
+    bench_command.add_arguments(bench)
     return parser
 
 
@@ -539,42 +523,6 @@ def _is_loopback(nameserver: str) -> bool:
     return ip_address(host).is_loopback
 
 
-async def _bench(args: argparse.Namespace, files: Sequence[str]) -> int:
-    resolver = _make_resolver(args, args.nameservers)
-    inputs = open_inputs(files)
-
-    def tick(report: BenchReport) -> None:
-        if not args.quiet:
-            latest = report.timeline[-1] / report.interval
-            print(
-                f"bench: {report.elapsed:6.1f} s  {report.total:>10,} done  "
-                f"{report.answered:>10,} answered  {latest:>9,.0f} answered/s",
-                file=sys.stderr,
-            )
-
-    # With --duration the list is asked again and again until the time is up.
-    lines = Looped(inputs) if args.duration else lines_of(inputs)
-    async with resolver:
-        stream = resolver.resolve_many(lines, types=_types_of(args, [RecordType.A]))
-        with _stopping_on_signals(stream) as caught:
-            report = await measure(
-                stream, interval=args.interval, duration=args.duration, on_tick=tick
-            )
-    report.servers = resolver.server_stats()
-    report.replies = sum(server.answered for server in report.servers)
-    print(report.render())
-    for server in report.servers:
-        print(f"server       {server}")
-    lost = sum(server.failed for server in report.servers)
-    if lost and args.tries > 1:
-        print(
-            f"resolver bench: {lost:,} queries lost and asked again: retries hide loss from "
-            "the names answered; --tries 1 makes each lost query a TIMEOUT",
-            file=sys.stderr,
-        )
-    return _exit_code(caught) or _no_answer(report, [s.nameserver for s in report.servers])
-
-
 #: Bad lines of a --resolvers file that are each named in a warning; the rest are counted.
 _NAMED_BAD_LINES = 5
 
@@ -622,7 +570,7 @@ def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
         raise ResolverError("no input: give host-list FILEs, or pipe names on standard input")
     if args.command == "bench":
         _check_bench_targets(args)
-        return lambda: _bench(args, files)
+        return lambda: bench_command.main(args, files)
     return lambda: _resolve(args, args.nameservers, files)
 
 
