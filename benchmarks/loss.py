@@ -453,7 +453,8 @@ class Bind(Daemon):
 
 def daemon_version(kind: str) -> str:
     text = output([DAEMONS[kind], "-v" if kind == "bind" else "-V"])
-    return text.splitlines()[0].removeprefix("Version ") if text else "?"
+    first = text.splitlines()[0] if text else "?"
+    return f"Unbound {first.removeprefix('Version ')}" if kind == "unbound" else first
 
 
 # --- measurements ---------------------------------------------------------------------------

@@ -794,7 +794,7 @@ async def test_wildcard_names(
 
 # Loss, delay and jitter in bulk
 
-LOSS_QUERIES = 20_000
+LOSS_QUERIES = 10_000
 
 
 def loss_zone(count: int) -> Zone:
@@ -811,7 +811,7 @@ def loss_zone(count: int) -> Zone:
 async def test_loss_20_percent_every_query_right_or_timeout(
     dns_server_factory: ServerFactory, resolver_for: MakeResolver, engine: str
 ) -> None:
-    """20,000 queries on the wire engine (~4 s here; 5,000 on the c-ares engines, whose
+    """10,000 queries on the wire engine (~2 s here; 2,500 on the c-ares engines, whose
     CPU per query is several times more), 20% of the queries lost (each independently, seeded),
     concurrency 200, timeout 0.2 s, 6 tries: exactly one result per query, each the
     correct answer or a TIMEOUT.
@@ -845,7 +845,7 @@ async def test_loss_20_percent_every_query_right_or_timeout(
             check(result, Status.NXDOMAIN, ())
     asked = sum(s.count() for s in servers)
     assert asked > count * 1.2  # the loss happened (expected: 25% more queries)
-    assert statuses[Status.TIMEOUT] <= 20  # expected ~1 (0.2**6 of 20,000)
+    assert statuses[Status.TIMEOUT] <= 10  # expected ~0.6 (0.2**6 of 10,000)
     assert statuses[Status.NXDOMAIN] + statuses[Status.TIMEOUT] >= count // 10
     assert elapsed < 60, elapsed
 

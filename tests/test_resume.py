@@ -348,7 +348,7 @@ def raw_result(draw: st.DrawFn, line: int) -> Result:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_a_random_cut_leaves_exactly_the_rows_before_it(data: st.DataObject) -> None:
     fmt = data.draw(st.sampled_from(["jsonl", "csv"]))
