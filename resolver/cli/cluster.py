@@ -31,13 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from resolver.cli.options import RunOptions
 from resolver.cli.progress import PLAIN_EVERY
 from resolver.cli.run import Summary
 from resolver.model import (
     SQLITE_COLUMNS,
     ConfigError,
     InputError,
-    RecordType,
     ResolverError,
     Status,
 )
@@ -120,15 +120,15 @@ class _Layout:
             shutil.rmtree(self.parts, ignore_errors=True)
 
 
-def _layout(args: argparse.Namespace) -> _Layout:
+def _layout(args: RunOptions) -> _Layout:
     layout = _where(args)
-    layout.bom = getattr(args, "csv_bom", False)
+    layout.bom = args.csv_bom
     if layout.bom and layout.format != "csv":
         raise ConfigError(f"a byte order mark is for CSV output, not {layout.format}")
     return layout
 
 
-def _where(args: argparse.Namespace) -> _Layout:
+def _where(args: RunOptions) -> _Layout:
     out = args.output
     if out is None or out == "-":
         kind = format_for(None, args.format)
@@ -284,7 +284,7 @@ def _merge_sqlite(target: str, parts: Sequence[str]) -> None:
         db.close()
 
 
-async def resolve_on_dask(args: argparse.Namespace, files: Sequence[str]) -> tuple[int, Summary]:
+async def resolve_on_dask(args: RunOptions, files: Sequence[str]) -> tuple[int, Summary]:
     """Run `resolver resolve --dask`; the exit code and the summary of the rows written."""
     if args.workers > 1:
         raise ResolverError("--dask spreads the work over its workers: leave out --workers")
@@ -311,7 +311,7 @@ def partition_size(total: int, threads: int) -> int:
 
 
 def _prepare(
-    args: argparse.Namespace, files: Sequence[str], layout: _Layout
+    args: RunOptions, files: Sequence[str], layout: _Layout
 ) -> tuple[list[str], str | None, dict[str, Any], dict[str, Any] | None]:
     """Everything checked (and stdin saved) before a cluster is asked for: the input files,
     the saved stdin, the run's plan, and the manifest of the run to resume."""
@@ -338,7 +338,7 @@ def _prepare(
         "version": 1,
         "inputs": _inputs_of(inputs),
         "format": layout.format,
-        "types": [t.name for t in _types_of(args)],
+        "types": [t.name for t in args.types],
     }
     if args.partition_size:
         plan["partition_size"] = args.partition_size
@@ -375,13 +375,14 @@ class _Stop:
                 self._task.cancel()
 
 
-async def _run(
-    args: argparse.Namespace, files: Sequence[str], layout: _Layout
-) -> tuple[int, Summary]:
+async def _run(args: RunOptions, files: Sequence[str], layout: _Layout) -> tuple[int, Summary]:
+    if args.dask is None:  # resolve_on_dask is for --dask runs only
+        raise ResolverError("--dask needs a scheduler address or local:N")
+    address = args.dask
     inputs, spooled, plan, resumed = _prepare(args, files, layout)
     with _Stop() as stop:
         try:
-            async with _cluster(args.dask) as client:
+            async with _cluster(address) as client:
                 manifest, threads = await _plan(client, args, layout, inputs, plan, resumed)
                 entries = manifest["partitions"]
                 done = _finished(manifest, layout.parts)
@@ -406,7 +407,7 @@ async def _run(
 
 async def _plan(
     client: Any,
-    args: argparse.Namespace,
+    args: RunOptions,
     layout: _Layout,
     inputs: Sequence[str],
     plan: dict[str, Any],
@@ -449,11 +450,6 @@ def _finish(layout: _Layout, entries: Sequence[dict[str, Any]], spooled: str | N
         merge_parts(parts, layout.merged, layout.format, bom=layout.bom)
         if not layout.temporary:
             shutil.rmtree(layout.parts)
-
-
-def _types_of(args: argparse.Namespace) -> list[RecordType]:
-    types = [t for group in args.types for t in group] if args.types else [RecordType.A]
-    return list(dict.fromkeys(types))
 
 
 @contextlib.asynccontextmanager
@@ -517,7 +513,7 @@ class _Run:
 
     def __init__(
         self,
-        args: argparse.Namespace,
+        args: RunOptions,
         layout: _Layout,
         manifest: dict[str, Any],
         client: Any,
@@ -551,7 +547,7 @@ class _Run:
             parts = resolve_to_parts(
                 lines,
                 self.layout.parts,
-                _types_of(args),
+                list(args.types),
                 format=self.layout.format,
                 numbers=[e["number"] for e in todo],
                 first_lines=[e["first_line"] for e in todo],

@@ -19,6 +19,7 @@ from typing import Any
 from resolver.cli import bench as bench_command
 from resolver.cli.cluster import add_options as add_dask_options
 from resolver.cli.cluster import resolve_on_dask
+from resolver.cli.options import RunOptions
 from resolver.cli.progress import Progress, same_terminal
 from resolver.cli.run import Summary, run
 from resolver.cli.workers import run_workers, worker_summary
@@ -272,24 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _make_resolver(args: argparse.Namespace, nameservers: Sequence[str] | None) -> Resolver:
-    return Resolver(
-        nameservers,
-        timeout=args.timeout,
-        tries=args.tries,
-        concurrency=args.concurrency,
-        fallback=getattr(args, "fallback", Fallback.NEVER.value),
-        engine=args.engine,
-        rate=args.qps,
-        deadline=args.deadline,
-    )
-
-
-def _types_of(args: argparse.Namespace, default: Sequence[RecordType]) -> list[RecordType]:
-    types = [t for group in args.types for t in group] if args.types else list(default)
-    return list(dict.fromkeys(types))
-
-
 @contextlib.contextmanager
 def _stopping_on_signals(stream: ResultStream) -> Iterator[list[int]]:
     """SIGINT/SIGTERM stop the stream (in-flight queries finish); yields the signals caught."""
@@ -313,41 +296,36 @@ def _exit_code(caught: list[int]) -> int:
     return EXIT_SIGNAL[signal.Signals(caught[0])] if caught else EXIT_OK
 
 
-async def _resolve(
-    args: argparse.Namespace,
-    nameservers: Sequence[str] | None,
-    files: Sequence[str],
-    default_types: Sequence[RecordType] = (RecordType.A,),
-) -> int:
+async def _resolve(args: RunOptions) -> int:
     # Every setting and file is checked before the output file is created.
-    _check_output_is_no_input(args.output, files, getattr(args, "resolvers", None))
-    resolver = _make_resolver(args, nameservers)
-    share = getattr(args, "worker", None)
-    ordered, unique = getattr(args, "ordered", False), getattr(args, "unique", False)
-    resume = getattr(args, "resume", False)
-    if getattr(args, "dask", None):
+    files = args.files
+    _check_output_is_no_input(args.output, files, args.resolvers)
+    resolver = args.resolver()
+    share, ordered, unique, resume = args.worker, args.ordered, args.unique, args.resume
+    if args.dask:
         code, summary = await resolve_on_dask(args, files)
         return code or _no_answer(summary, args.nameservers)
-    if getattr(args, "workers", 1) > 1 and share is None:
+    if args.workers > 1 and share is None:
         if ordered:
             raise ResolverError("--ordered cannot keep input order across --workers")
         if resume:
             raise ResolverError("--resume works with one process: leave out --workers")
-        _cap_workers(args)
+        args = _cap_workers(args)
         if args.workers > 1:
             return await _resolve_in_workers(args, files)
     done = DoneSet()
+    continued = args.output if resume and args.output != "-" else None  # the file resumed
     if resume:
-        if args.output in (None, "-"):
+        if continued is None:
             raise ResolverError("--resume needs the output to continue: -o FILE")
-        done = done_keys(args.output, format_for(args.output, args.format))
+        done = done_keys(continued, format_for(continued, args.format))
     inputs = open_inputs(files)
     live = sys.stderr.isatty()
     show = share is None and not args.quiet and (args.progress or live)
     progress = Progress(sys.stderr, files, live=live) if show else None
     try:
-        if resume:  # the rows already there must be of this input
-            inputs = await check_input(done, args.output, inputs, files, args.format)
+        if continued is not None:  # the rows already there must be of this input
+            inputs = await check_input(done, continued, inputs, files, args.format)
         rows = None  # where rows for stdout go: the terminal of the progress line, maybe
         terminal = live and same_terminal(sys.stdout, sys.stderr)
         if progress is not None and terminal and args.output in (None, "-"):
@@ -366,10 +344,9 @@ async def _resolve(
             progress.close()
         raise
     async with resolver:
-        types = _types_of(args, default_types)
         stream = resolver.resolve_many(
             lines_of(inputs),
-            types,
+            args.types,
             share=share or (0, 1),
             ordered=ordered,
             unique=unique,
@@ -443,29 +420,9 @@ def _print_servers(resolver: Resolver) -> None:
             print(f"resolver: server {server}", file=sys.stderr)
 
 
-def _worker_command(args: argparse.Namespace, files: Sequence[str], k: int) -> list[str]:
-    """The command line of worker `k` of `args.workers`: the same settings, its share of the
-    lines, rows on stdout in the run's format, the window and rate divided between them."""
-    n = args.workers
-    command = [sys.executable, "-m", "resolver", "resolve", *files, "--worker", f"{k}/{n}"]
-    command += ["-o", "-", "--format", format_for(args.output, args.format)]
-    command += ["-c", str(max(1, args.concurrency // n)), "--timeout", str(args.timeout)]
-    command += ["--tries", str(args.tries), "--engine", args.engine, "--fallback", args.fallback]
-    command += [arg for t in _types_of(args, [RecordType.A]) for arg in ("-t", t.name)]
-    command += [arg for ns in args.nameservers or () for arg in ("-n", ns)]
-    if args.qps:
-        command += ["--qps", str(args.qps / n)]
-    if args.deadline:
-        command += ["--deadline", str(args.deadline)]
-    if args.no_uvloop:
-        command.append("--no-uvloop")
-    if args.unique:
-        command.append("--unique")  # within each worker's share
-    return command
-
-
-async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) -> int:
-    if format_for(args.output, args.format) == "sqlite":
+async def _resolve_in_workers(args: RunOptions, files: Sequence[str]) -> int:
+    kind = format_for(args.output, args.format)
+    if kind not in ("jsonl", "csv"):
         raise ResolverError("--workers writes JSONL or CSV; SQLite needs one process")
     close_inputs(open_inputs([f for f in files if f != "-"]))  # unreadable: fail once, now
     with tempfile.TemporaryDirectory(prefix="resolver-") as tmp:
@@ -473,9 +430,9 @@ async def _resolve_in_workers(args: argparse.Namespace, files: Sequence[str]) ->
             spooled = os.path.join(tmp, "stdin")
             await asyncio.to_thread(_spool_stdin, spooled)
             files = [spooled if f == "-" else f for f in files]
-        writer = open_writer(args.output, args.format, bom=args.csv_bom)
+        writer = open_writer(args.output, "csv" if kind == "csv" else "jsonl", bom=args.csv_bom)
         try:
-            commands = [_worker_command(args, files, k) for k in range(args.workers)]
+            commands = [args.worker_command(files, k) for k in range(args.workers)]
             summary, codes = await run_workers(commands, writer)
         finally:
             writer.close()
@@ -493,12 +450,17 @@ def _spool_stdin(path: str) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     from resolver.testing import EXAMPLE_ZONE, LoopbackDNSServer
 
-    args.fallback = Fallback.NEVER.value
     async with LoopbackDNSServer(EXAMPLE_ZONE) as server:
         if not args.quiet:
             print(f"demo: example zone served on {server.nameserver}", file=sys.stderr)
-        types = (RecordType.A, RecordType.AAAA)
-        return await _resolve(args, [server.nameserver], [str(DEMO_HOSTS)], types)
+        options = RunOptions.parse(
+            args,
+            files=[str(DEMO_HOSTS)],
+            nameservers=[server.nameserver],
+            default_types=(RecordType.A, RecordType.AAAA),
+            fallback=Fallback.NEVER.value,
+        )
+        return await _resolve(options)
 
 
 def _check_bench_targets(args: argparse.Namespace) -> None:
@@ -571,10 +533,11 @@ def _runner(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
     if args.command == "bench":
         _check_bench_targets(args)
         return lambda: bench_command.main(args, files)
-    return lambda: _resolve(args, args.nameservers, files)
+    options = RunOptions.parse(args, files=files, nameservers=args.nameservers)
+    return lambda: _resolve(options)
 
 
-def _cap_workers(args: argparse.Namespace) -> None:
+def _cap_workers(args: RunOptions) -> RunOptions:
     """More workers than CPUs only compete for them (each is a busy event loop): cap
     --workers at the CPUs this process may run on, saying so."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -585,7 +548,8 @@ def _cap_workers(args: argparse.Namespace) -> None:
             f"{'' if cpus == 1 else 's'} here: running {cpus} (more only compete for them)",
             file=sys.stderr,
         )
-        args.workers = cpus
+        return args.replace(workers=cpus)
+    return args
 
 
 def _loop_factory(no_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
