@@ -134,7 +134,9 @@ class Resolver:
         timeout: the most seconds an attempt waits for its reply (the wire engine
             retransmits sooner once it knows a server's round-trip time; see the README).
         tries: attempts per query in all, each on the next nameserver (timeouts,
-            SERVFAIL, REFUSED and malformed replies are retried; see the README).
+            SERVFAIL, REFUSED and malformed replies are retried; see the README). Not
+            given: 5, and with the wire engine more lost attempts (up to 12) are made
+            again while a server's measured loss rate makes losing all five likely.
         concurrency: the most queries in flight, over all streams and lookups; each
             stream also holds at most this many results not yet consumed.
         fallback: when the system resolver is asked (`Fallback` or its value).
@@ -156,7 +158,7 @@ class Resolver:
         nameservers: Sequence[str] | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        tries: int = DEFAULT_TRIES,
+        tries: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         fallback: Fallback | str = Fallback.AUTO,
         engine: EngineName | str | None = None,
@@ -166,7 +168,7 @@ class Resolver:
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
-        if tries < 1:
+        if tries is not None and tries < 1:
             raise ConfigError("tries must be at least 1")
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -199,7 +201,9 @@ class Resolver:
         listed = dict.fromkeys(parse_nameserver(n) for n in nameservers or ())
         self.nameservers = list(listed) or None
         self.timeout = timeout
-        self.tries = tries
+        self.tries = DEFAULT_TRIES if tries is None else tries
+        #: Not given: the wire engine may make more attempts where it measures heavy loss.
+        self.adapt_tries = tries is None
         self.concurrency = concurrency
         #: Places for queries in flight (each stream bounds its unconsumed results itself).
         self.window = Window(concurrency)
@@ -254,6 +258,7 @@ class Resolver:
                     timeout=self.timeout,
                     tries=self.tries,
                     fallback=cares,
+                    adapt_tries=self.adapt_tries,
                     window=self.concurrency,
                 )
             self._engines = [dns, cares, system] if dns is not cares else [cares, system]

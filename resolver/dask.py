@@ -41,7 +41,6 @@ import dask.system
 from resolver.core import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
-    DEFAULT_TRIES,
     EngineName,
     Fallback,
     Resolver,
@@ -158,7 +157,7 @@ class Settings:
     types: tuple[RecordType, ...] = (RecordType.A,)
     nameservers: tuple[str, ...] | None = None
     timeout: float = DEFAULT_TIMEOUT
-    tries: int = DEFAULT_TRIES
+    tries: int | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     fallback: str = Fallback.AUTO.value
     engine: str = EngineName.WIRE.value

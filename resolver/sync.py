@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
-from resolver.core import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, DEFAULT_TRIES, Fallback, Resolver
+from resolver.core import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Fallback, Resolver
 from resolver.model import Query, RecordType, Result
 
 __all__ = ["iter_resolve", "resolve"]
@@ -41,7 +41,7 @@ def resolve(
     nameservers: Sequence[str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    tries: int = DEFAULT_TRIES,
+    tries: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     fallback: Fallback | str = Fallback.AUTO,
     engine: str | None = None,
@@ -83,7 +83,7 @@ def iter_resolve(
     nameservers: Sequence[str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    tries: int = DEFAULT_TRIES,
+    tries: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     fallback: Fallback | str = Fallback.AUTO,
     engine: str | None = None,

@@ -1010,3 +1010,41 @@ async def test_failed_sends_cost_no_row(
     assert stats.send_errors > 0, stats
     assert stats.failed == 0, stats
     assert stats.set_aside == 0, stats
+
+
+@pytest.mark.parametrize(
+    ("loss", "tries", "expected"),
+    [(0.0, 5, 5), (0.02, 5, 5), (0.0975, 5, 6), (0.19, 5, 9), (0.4, 5, 12), (0.6, 5, 5)],
+)
+def test_tries_grow_with_the_loss_measured(loss: float, tries: int, expected: int) -> None:
+    """At 5% loss each way (an attempt lost 9.75% of the time) 6 tries, at 10% (19%) 9, at
+    most MAX_TRIES; none beyond `tries` for a dead server (half its attempts or more lost)."""
+    assert wire_engine._tries_for(loss, tries) == expected
+
+
+@pytest.mark.parametrize("given", [None, 5])
+async def test_default_tries_outlast_heavy_loss(
+    dns_server_factory: ServerFactory, given: int | None
+) -> None:
+    """With the default tries, the wire engine asks a lost query again beyond 5 attempts
+    once it has measured heavy loss: a name whose first 6 attempts are lost is answered
+    (7 tries or more are allowed above a loss rate of 0.1; the warm-up measures ~0.15);
+    with `tries=5` given it is a TIMEOUT, as asked."""
+    zone, cases = mix(300)
+    zone = {**zone, f"www.{ORIGIN}": {"A": list(WWW)}}
+    server = await dns_server_factory(zone)
+    server.set_fault(None, Fault.LOSS, rate=0.4)  # ~500 attempts: a loss rate of ~0.15
+    resolver = Resolver(
+        [server.nameserver], engine="wire", tries=given, timeout=0.1, fallback="never"
+    )
+    async with resolver as r:
+        await collect(r, queries(cases))  # the engine measures the loss
+        server.clear_faults()
+        server.set_fault(f"www.{ORIGIN}", Fault.DROP, times=6)
+        result = await lookup(r, f"www.{ORIGIN}")
+    if given is None:
+        check(result, Status.NOERROR, WWW)
+        assert server.count(f"www.{ORIGIN}") == 7
+    else:
+        check(result, Status.TIMEOUT, ())
+        assert server.count(f"www.{ORIGIN}") == 5

@@ -32,6 +32,7 @@ from resolver.core import (
     Resolver,
     parse_nameserver,
 )
+from resolver.engines.wire import MAX_TRIES
 from resolver.model import OutputError, RecordType, ResolverError
 from resolver.resume import DoneSet, check_input, done_keys
 from resolver.sources import close_inputs, lines_of, open_inputs
@@ -104,9 +105,10 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
     p.add_argument(
         "--tries",
         type=_positive(int),
-        default=DEFAULT_TRIES,
+        default=None,
         metavar="N",
-        help=f"attempts per query (default: {DEFAULT_TRIES})",
+        help=f"attempts per query, over all the servers (default: {DEFAULT_TRIES}, and up to "
+        f"{MAX_TRIES} for lost attempts while the wire engine measures heavy loss)",
     )
     p.add_argument(
         "--deadline",

@@ -26,7 +26,7 @@ class RunOptions:
     nameservers: tuple[str, ...] | None
     concurrency: int
     timeout: float
-    tries: int
+    tries: int | None  # None: the default, adaptive (see `Resolver`)
     qps: float | None
     deadline: float | None
     fallback: str
@@ -107,7 +107,9 @@ class RunOptions:
         command = [sys.executable, "-m", "resolver", "resolve", *files, "--worker", f"{k}/{n}"]
         command += ["-o", "-", "--format", format_for(self.output, self.format)]
         command += ["-c", str(max(1, self.concurrency // n)), "--timeout", str(self.timeout)]
-        command += ["--tries", str(self.tries), "--engine", self.engine]
+        command += ["--engine", self.engine]
+        if self.tries is not None:
+            command += ["--tries", str(self.tries)]
         command += ["--fallback", self.fallback]
         command += [arg for t in self.types for arg in ("-t", t.name)]
         command += [arg for ns in self.nameservers or () for arg in ("-n", ns)]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 import os
 import random
 import socket
@@ -89,6 +90,12 @@ _JITTER = 0.25  # an attempt waits up to this share longer than its RTO, at rand
 #: _SIGMAS standard deviations plus _SLACK attempts, is a burst; it is congestion while
 #: replies are queueing too (the smoothed RTT above twice the least RTT seen).
 _RUN, _RUNS_KEPT, _AVERAGE, _SIGMAS, _SLACK = 64, 64, 1 / 1024, 4.0, 3.0
+#: With adaptive tries (the default `tries`), a query may make more attempts, up to
+#: MAX_TRIES, while its server's long-term loss rate p leaves a chance over _ALL_LOST that
+#: every one of `tries` attempts is lost (p**tries); not when p is 0.5 or more: that is a
+#: dead server, not a lossy path, and more tries would only make its queries wait longer.
+MAX_TRIES = 12
+_ALL_LOST = 1e-6
 _MAX_REPLY = 65535
 _BATCH = 512  # datagrams read per wake-up before yielding to the loop
 _BURST = 128  # attempts sent per loop turn
@@ -168,6 +175,7 @@ class _Server(ServerHealth):
     its health and counters."""
 
     __slots__ = (
+        "adapt_tries",
         "address",
         "cap",
         "family",
@@ -186,10 +194,14 @@ class _Server(ServerHealth):
         "sent",
         "sockets",
         "srtt",
+        "tries",
+        "tries_given",
         "window",
     )
 
-    def __init__(self, nameserver: str, index: int, count: int, cap: int, rto: float) -> None:
+    def __init__(
+        self, nameserver: str, index: int, count: int, cap: int, rto: float, tries: int, adapt: bool
+    ) -> None:
         super().__init__(nameserver)
         self.index = index  # its place in the engine's list
         self.family, self.address = _address(nameserver)
@@ -206,6 +218,9 @@ class _Server(ServerHealth):
         self.inflight = 0  # attempts sent and neither answered nor given up
         self.sent = 0  # attempts sent to it, ever (their serial numbers)
         self.loss_rate = 0.0  # the long-term share of attempts lost
+        #: Attempts a query whose latest attempt went here may make (see MAX_TRIES).
+        self.tries = self.tries_given = tries
+        self.adapt_tries = adapt
         #: Losses per run of _RUN attempts (by serial // _RUN), for the last _RUNS_KEPT runs.
         self.run_of = [-1] * _RUNS_KEPT
         self.run_losses = [0] * _RUNS_KEPT
@@ -235,10 +250,14 @@ class _Server(ServerHealth):
         self.window = window if window < self.cap else float(self.cap)
         if self.loss_rate:
             self.loss_rate *= (1.0 - _AVERAGE) ** count
+            if self.tries != self.tries_given:
+                self.tries = _tries_for(self.loss_rate, self.tries_given)
 
     def lost(self, serial: int) -> None:
         """The attempt with this serial number was lost: maybe a sign of congestion."""
         rate = self.loss_rate = self.loss_rate + (1.0 - self.loss_rate) * _AVERAGE
+        if self.adapt_tries:
+            self.tries = _tries_for(rate, self.tries_given)
         run = serial // _RUN
         slot = run % _RUNS_KEPT
         if self.run_of[slot] != run:
@@ -313,6 +332,7 @@ class WireEngine:
         timeout: float,
         tries: int,
         fallback: CaresEngine,
+        adapt_tries: bool = False,
         window: int = 250,
         sockets_per_server: int = SOCKETS_PER_SERVER,
     ) -> None:
@@ -328,7 +348,9 @@ class WireEngine:
         rto = min(INITIAL_RTO, timeout)
         self._servers: list[_Server] = []
         for index, nameserver in enumerate(nameservers):
-            server = _Server(nameserver, index, sockets_per_server, max(1, window), rto)
+            server = _Server(
+                nameserver, index, sockets_per_server, max(1, window), rto, tries, adapt_tries
+            )
             for s in server.sockets:
                 self._loop.add_reader(s.sock.fileno(), self._on_readable, s)
             self._servers.append(server)
@@ -444,7 +466,7 @@ class WireEngine:
             entry.started = now
         entry.sent_at = now
         refusing = server.refused_until and server.refused_until > self._loop.time()
-        if attempt < self._tries or refusing:
+        if attempt < server.tries or refusing:
             wait = server.rto * (1 << (attempt - 1)) if attempt < 16 else _INF
             wait *= 1.0 + _JITTER * _random()
             entry.deadline = now + (wait if wait < self._timeout else self._timeout)
@@ -675,7 +697,8 @@ class WireEngine:
     def _failed(self, entry: _Pending) -> None:
         """`entry`'s latest attempt failed (it is no longer in flight): another while tries
         remain, else the result for `entry.error`, naming the server asked last."""
-        if entry.attempt < self._tries and not self._closed:
+        limit = self._servers[entry.last].tries if entry.last >= 0 else self._tries
+        if entry.attempt < limit and not self._closed:
             self._retry(entry)
             return
         status = Status.TIMEOUT if entry.error == TIMEOUT else Status.ERROR
@@ -770,3 +793,11 @@ class WireEngine:
             entry.earlier = None
             fields = {"error": CLOSED, "server": self._asked(entry)}
             entry.done(self._result(entry.query, entry.started, Status.ERROR, **fields))
+
+
+def _tries_for(loss: float, tries: int) -> int:
+    """The attempts a query may make at a server that loses this share of them: `tries`,
+    or more (up to MAX_TRIES) while losing all of them is likelier than _ALL_LOST."""
+    if loss <= 0.0 or loss >= 0.5 or loss**tries <= _ALL_LOST:
+        return tries
+    return min(MAX_TRIES, math.ceil(math.log(_ALL_LOST) / math.log(loss)))
