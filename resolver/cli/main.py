@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from resolver.cli import bench as bench_command
+from resolver.cli.arguments import positive
 from resolver.cli.cluster import add_options as add_dask_options
 from resolver.cli.cluster import resolve_on_dask
 from resolver.cli.options import RunOptions
@@ -62,19 +63,6 @@ def _share(text: str) -> tuple[int, int]:
     return int(k), int(n)
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-        return value
-
-    return parse
-
-
 def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> None:
     p.add_argument(
         "-t",
@@ -89,14 +77,14 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
     p.add_argument(
         "-c",
         "--concurrency",
-        type=_positive(int),
+        type=positive(int),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"queries in flight at most (default: {DEFAULT_CONCURRENCY})",
     )
     p.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=positive(float),
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help=f"the most seconds an attempt waits; sooner retransmissions once a server's "
@@ -104,7 +92,7 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
     )
     p.add_argument(
         "--tries",
-        type=_positive(int),
+        type=positive(int),
         default=None,
         metavar="N",
         help=f"attempts per query, over all the servers (default: {DEFAULT_TRIES}, and up to "
@@ -112,14 +100,14 @@ def _add_query_options(p: argparse.ArgumentParser, *, default_types: str) -> Non
     )
     p.add_argument(
         "--deadline",
-        type=_positive(float),
+        type=positive(float),
         metavar="S",
         help="end a query as TIMEOUT after S seconds, whatever tries remain (default: none; "
         "timeout and tries bound it)",
     )
     p.add_argument(
         "--qps",
-        type=_positive(float),
+        type=positive(float),
         metavar="N",
         help="send at most N queries per second (default: no limit)",
     )
@@ -224,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(resolve)
     resolve.add_argument(
         "--workers",
-        type=_positive(int),
+        type=positive(int),
         default=1,
         metavar="N",
         help="N processes, each with its own event loop and sockets and every N-th line "

@@ -10,9 +10,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
 
+from resolver.cli.arguments import positive
 from resolver.cli.bench.report import interval_line, render, step_line, write_json
 from resolver.cli.bench.run import Bench, BenchConfig, BenchFailed, BenchResult
 from resolver.cli.bench.workload import parse_mix, type_code
@@ -39,19 +38,6 @@ says so (retries hide loss). Reports sent, answered, lost and late per interval,
 latency p50/p90/p99/p99.9/max, rcodes, wrong answers (--check-zone, --calibrate), and
 whether the client itself was the limit. This is a load test: point it only at servers
 you run. Exit status 9: nothing answered; 1: wrong answers were found."""
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-        return value
-
-    return parse
 
 
 def _types(text: str) -> list[int]:
@@ -98,13 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     load.add_argument(
         "-c",
         "--concurrency",
-        type=_positive(int),
+        type=positive(int),
         metavar="N",
         help=f"closed loop: queries outstanding, over all workers (default: {DEFAULT_WINDOW})",
     )
     load.add_argument(
         "--qps",
-        type=_positive(float),
+        type=positive(float),
         metavar="N",
         help="open loop: N queries per second on a fixed schedule, whatever the replies do",
     )
@@ -117,7 +103,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--step-duration",
-        type=_positive(float),
+        type=positive(float),
         default=5.0,
         metavar="S",
         help="seconds per ramp step (default: 5)",
@@ -131,28 +117,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--max-p99",
-        type=_positive(float),
+        type=positive(float),
         default=100.0,
         metavar="MS",
         help="ramp: the highest p99 latency of a step that passes, in ms (default: 100)",
     )
     load.add_argument(
         "--duration",
-        type=_positive(float),
+        type=positive(float),
         metavar="S",
         help="send for S seconds, asking the list again from the top as often as needed "
         "(default: one pass of the list)",
     )
     load.add_argument(
         "--workers",
-        type=_positive(int),
+        type=positive(int),
         metavar="N",
         help="sending processes (default: the CPUs here, half of them when the server is on "
         "this machine; for --qps/--ramp only as many as the rate needs, one per 80,000 q/s)",
     )
     load.add_argument(
         "--sockets",
-        type=_positive(int),
+        type=positive(int),
         metavar="N",
         help="UDP sockets (source ports) per server and worker that queries go round "
         "(default: 1; servers with several UDP threads balance by port); more are opened, "
@@ -160,7 +146,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=positive(float),
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help=f"seconds an attempt waits for its reply; a reply after it is late "
@@ -168,7 +154,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--tries",
-        type=_positive(int),
+        type=positive(int),
         default=1,
         metavar="N",
         help="attempts per query (default: 1: no retries, which would hide loss)",
@@ -205,7 +191,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     work.add_argument(
         "--speed",
-        type=_positive(float),
+        type=positive(float),
         default=1.0,
         metavar="X",
         help="with --replay-timing: X times as fast as the log (default: 1)",
@@ -228,7 +214,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     check.add_argument(
         "--calibrate-qps",
-        type=_positive(float),
+        type=positive(float),
         default=2000.0,
         metavar="N",
         help="the calibration pass's rate (default: 2000)",
@@ -236,7 +222,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument(
         "--interval",
-        type=_positive(float),
+        type=positive(float),
         default=1.0,
         metavar="S",
         help="seconds per reported interval (default: 1)",
