@@ -388,9 +388,17 @@ class Adnshost(Client):
             self.chunks.append(path)
 
     def run(self, setup: Setup, round_: int) -> Measurement:
+        m, outputs = self.run_chunks(setup, round_, self.name)
+        m.extra["processes"] = f"{len(outputs)} x {ADNS_CHUNK} names, {ADNS_PARALLEL} at a time"
+        m.correct = check_adns(iter(outputs), setup.lines)
+        return m
+
+    def run_chunks(self, setup: Setup, round_: int, slug: str) -> tuple[Measurement, list[Path]]:
+        """Run adnshost over every chunk (stderr in `slug`'s file); -> the figures and
+        the output files, one per chunk (checked by the caller)."""
         if not self.chunks:
             self.prepare(setup)
-        _, stderr = setup.files(self.name)
+        _, stderr = setup.files(slug)
         jobs = [(chunk, chunk.with_suffix(".out")) for chunk in self.chunks]
         usage = run_pool(
             jobs,
@@ -407,9 +415,7 @@ class Adnshost(Client):
             m.error = "killed after the time limit"
         elif usage.returncode not in range(7):
             m.error = f"exit status {usage.returncode}: {tail(stderr)}"
-        m.extra["processes"] = f"{len(jobs)} x {ADNS_CHUNK} names, {ADNS_PARALLEL} at a time"
-        m.correct = check_adns((out for _, out in jobs), setup.lines)
-        return m
+        return m, [out for _, out in jobs]
 
 
 def check_adns(outputs: Iterator[Path], lines: Sequence[Line]) -> int:

@@ -63,9 +63,9 @@ from benchlib import (
     build_workload,
     canon,
 )
-from clients import ADNS_PARALLEL, Measurement, Setup, check_adns
 from clients import Adnshost as ThroughputAdnshost
 from clients import Dnsperf as ThroughputDnsperf
+from clients import Measurement, Setup, check_adns
 from probes import machine, machine_busy, ours, process_cpu, settle, udp_drops, udp_rcvbuf
 from runner import (
     KNOT_START_TIMEOUT,
@@ -74,7 +74,6 @@ from runner import (
     kill_all,
     output,
     resolver_command,
-    run_pool,
     run_process,
     snapshot_package,
     tail,
@@ -781,26 +780,9 @@ class Adnshost(LossClient):
         return self.inner.command(setup)
 
     def run(self, setup: Setup, round_: int, scenario: Scenario) -> Run:
-        if not self.inner.chunks:
-            self.inner.prepare(setup)
-        _, stderr = setup.files(self.slug)
-        jobs = [(chunk, chunk.with_suffix(".out")) for chunk in self.inner.chunks]
-        usage = run_pool(
-            jobs,
-            self.command(setup),
-            pin=setup.pin,
-            stderr=stderr,
-            parallel=ADNS_PARALLEL,
-            timeout=setup.timeout,
-        )
-        m = Measurement(self.name, round_, len(setup.lines), usage.wall, usage.cpu)
-        m.maxrss_kb = usage.maxrss_kb
-        if usage.timed_out:
-            m.error = "killed after the time limit"
-        elif usage.returncode not in range(7):
-            m.error = f"exit status {usage.returncode}: {tail(stderr)}"
+        m, outputs = self.inner.run_chunks(setup, round_, self.slug)
         statuses: Counter[str] = Counter()
-        for _, out in jobs:
+        for out in outputs:
             with contextlib.suppress(FileNotFoundError), out.open(errors="replace") as f:
                 for text in f:
                     parts = text.split()
@@ -810,7 +792,7 @@ class Adnshost(LossClient):
                             statuses["TIMEOUT"] += 1
                         elif abbrev not in ("nodata", "nxdomain"):
                             statuses["ERROR"] += 1
-        m.correct = check_adns((out for _, out in jobs), setup.lines)
+        m.correct = check_adns(iter(outputs), setup.lines)
         return Run.of(m, scenario.name, statuses)
 
 
